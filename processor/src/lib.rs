@@ -1,1 +1,4 @@
-//! placeholder
+//! The delivery engine (placeholder; see issue 3).
+#![deny(missing_docs)]
+
+pub mod diagnosis;

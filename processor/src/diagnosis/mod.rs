@@ -1,0 +1,1 @@
+//! Diagnosis: classification of Kubernetes messages into codes (placeholder).
