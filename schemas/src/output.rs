@@ -289,6 +289,10 @@ pub struct WindowRow {
 }
 
 /// Anything the engine emits.
+// Deliveries are the largest variant by a few hundred bytes; outputs are
+// few (one per verdict) and moved straight into a Vec, so boxing would only
+// add an allocation per delivery.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Output {
