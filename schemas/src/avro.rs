@@ -189,8 +189,7 @@ impl Registry {
         } else {
             Some(&reader.schema)
         };
-        let value: Value =
-            apache_avro::from_avro_datum(&writer.schema, &mut datum, reader_schema)?;
+        let value: Value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader_schema)?;
         Ok(apache_avro::from_value::<T>(&value)?)
     }
 }

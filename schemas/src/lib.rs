@@ -28,10 +28,9 @@ mod output;
 pub mod time;
 
 pub use hyperevent::{
-    Actor, ContainerFacts, EventInfo, HyperEvent, Kind, ObjectRef, PodFacts, Source,
-    TimePrecision,
+    Actor, ContainerFacts, EventInfo, HyperEvent, Kind, ObjectRef, PodFacts, Source, TimePrecision,
 };
 pub use output::{
-    Action, Delivery, DeliveryResult, Output, Phases, SpanOwner, SpanRecord, SpanStatus,
-    WindowRow, WindowWidth,
+    Action, Delivery, DeliveryResult, Output, Phases, SpanOwner, SpanRecord, SpanStatus, WindowRow,
+    WindowWidth,
 };

@@ -21,13 +21,6 @@ fn evolved_schema() -> &'static ParsedSchema {
     })
 }
 
-#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-struct EvolvedEvent {
-    #[serde(flatten)]
-    base: HyperEvent,
-    priority_class: Option<String>,
-}
-
 #[test]
 fn old_record_readable_after_optional_field_added() {
     // Written with the current schema, read by a reader whose schema has the new field.
@@ -55,7 +48,9 @@ fn new_record_readable_by_current_reader() {
     let back: HyperEvent = reg.decode(&bytes).unwrap();
     assert_eq!(back, ev);
     // A reader that does not know the writer schema says so instead of guessing.
-    let err = Registry::with_current().decode::<HyperEvent>(&bytes).unwrap_err();
+    let err = Registry::with_current()
+        .decode::<HyperEvent>(&bytes)
+        .unwrap_err();
     assert!(err.to_string().contains("unknown writer schema"), "{err}");
 }
 
@@ -106,7 +101,10 @@ fn sample_delivery() -> Delivery {
 #[test]
 fn outputs_round_trip() {
     let d = sample_delivery();
-    assert_eq!(avro::decode::<Delivery>(&avro::encode(&d).unwrap()).unwrap(), d);
+    assert_eq!(
+        avro::decode::<Delivery>(&avro::encode(&d).unwrap()).unwrap(),
+        d
+    );
     let mut attrs = BTreeMap::new();
     attrs.insert("k8s.container.name".to_string(), "app".to_string());
     let s = SpanRecord {
@@ -128,7 +126,10 @@ fn outputs_round_trip() {
         status_message: "ImagePullBackOff".into(),
         attributes: attrs,
     };
-    assert_eq!(avro::decode::<SpanRecord>(&avro::encode(&s).unwrap()).unwrap(), s);
+    assert_eq!(
+        avro::decode::<SpanRecord>(&avro::encode(&s).unwrap()).unwrap(),
+        s
+    );
     let mut codes = BTreeMap::new();
     codes.insert("FailedScheduling".to_string(), 3);
     let w = WindowRow {
@@ -148,7 +149,10 @@ fn outputs_round_trip() {
         abandoned: 0,
         codes,
     };
-    assert_eq!(avro::decode::<WindowRow>(&avro::encode(&w).unwrap()).unwrap(), w);
+    assert_eq!(
+        avro::decode::<WindowRow>(&avro::encode(&w).unwrap()).unwrap(),
+        w
+    );
     // A record decoded as the wrong type is rejected, not misread.
     assert!(avro::decode::<WindowRow>(&avro::encode(&d).unwrap()).is_err());
 }
