@@ -1,0 +1,1 @@
+//! ClickHouse sink: schema migrations, row encoding and batched inserts.
