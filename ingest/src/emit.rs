@@ -71,9 +71,9 @@ impl Record {
 
     /// Emits the operations; returns how many HyperEvents were appended.
     ///
-    /// `facts` ride on the record-time HyperEvent, or on the first timed one
-    /// when every operation has its own time. A record with facts but no
-    /// operations still yields one HyperEvent so the facts are not lost.
+    /// HyperEvents are appended in time order and `facts` ride on the
+    /// earliest. A record with facts but no operations still yields one
+    /// HyperEvent so the facts are not lost.
     pub fn emit(
         &self,
         ops: Vec<TimedOp>,
@@ -101,22 +101,25 @@ impl Record {
             *n += 1;
             id
         };
-        let mut facts = facts;
+        let mut events = Vec::with_capacity(timed.len() + 1);
         if !now_ops.is_empty() || (facts.is_some() && timed.is_empty()) {
             let id = match self.dedup_style {
                 DedupStyle::Audit => self.dedup.clone(),
                 DedupStyle::Numbered => numbered(&mut n),
             };
-            let mut ev = self.event(self.time_us, self.precise, id, now_ops);
-            ev.pod = facts.take();
-            out.push(ev);
+            events.push(self.event(self.time_us, self.precise, id, now_ops));
         }
         for ((t, precise), ops) in timed {
             let id = numbered(&mut n);
-            let mut ev = self.event(t, precise, id, ops);
-            ev.pod = facts.take();
-            out.push(ev);
+            events.push(self.event(t, precise, id, ops));
         }
+        // In time order, so a reader of one record sees its story forwards;
+        // the facts ride on the earliest.
+        events.sort_by_key(|e| e.time_us);
+        if let Some(first) = events.first_mut() {
+            first.pod = facts;
+        }
+        out.extend(events);
         out.len() - start
     }
 }
@@ -162,15 +165,18 @@ mod tests {
         let mut out = Vec::new();
         let n = record(DedupStyle::Audit).emit(ops, Some(PodFacts::default()), &mut out);
         assert_eq!(n, 3);
-        assert_eq!(out[0].dedup_id, "A");
-        assert_eq!(out[0].operations, ["phase:Running:set"]);
+        // Time order: 40 (A#2), 50 (A#1), 100 (A).
+        assert_eq!(out[0].dedup_id, "A#2");
+        assert_eq!(out[0].operations, ["containerState:c:Running"]);
         assert!(out[0].pod.is_some());
         assert_eq!(out[1].dedup_id, "A#1");
         assert_eq!(out[1].time_us, 50);
         assert_eq!(out[1].observed_us, 100);
         assert_eq!(out[1].time_precision, TimePrecision::Seconds);
         assert_eq!(out[1].operations.len(), 2);
-        assert_eq!(out[2].dedup_id, "A#2");
+        assert_eq!(out[2].dedup_id, "A");
+        assert_eq!(out[2].operations, ["phase:Running:set"]);
+        assert_eq!(out[2].time_precision, TimePrecision::Micros);
         assert!(out[2].pod.is_none());
     }
 

@@ -19,13 +19,28 @@ pub struct InputError {
 
 impl InputError {
     /// An error about `input` at `line`.
+    ///
+    /// Reasons longer than [`InputError::MAX_REASON`] bytes are cut (parser
+    /// messages can quote a whole bad value; an error line must stay readable).
     pub fn new(input: &str, line: Option<u64>, reason: impl Into<String>) -> Self {
+        let mut reason = reason.into();
+        if reason.len() > Self::MAX_REASON {
+            let mut cut = Self::MAX_REASON;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push_str("...");
+        }
         InputError {
             input: input.to_string(),
             line,
-            reason: reason.into(),
+            reason,
         }
     }
+
+    /// Longest reason kept, in bytes.
+    pub const MAX_REASON: usize = 300;
 }
 
 impl fmt::Display for InputError {
@@ -82,5 +97,8 @@ mod tests {
         assert_eq!(e.to_string(), "audit.log:7: expected value at column 1");
         let e = InputError::new("-", None, "empty");
         assert_eq!(e.to_string(), "-: empty");
+        let e = InputError::new("-", None, "é".repeat(400));
+        assert!(e.reason.len() <= InputError::MAX_REASON + 3);
+        assert!(e.reason.ends_with("..."));
     }
 }

@@ -218,6 +218,12 @@ impl Normalizer {
             };
             match serde_yaml::from_str::<serde_json::Value>(doc.text) {
                 Ok(serde_json::Value::Null) => {}
+                Ok(value) if !(value.is_object() || value.is_array()) => {
+                    report.records += 1;
+                    report.errors.push(ctx.error(
+                        "YAML document is a plain value, not a Kubernetes object or log entry",
+                    ));
+                }
                 Ok(value) => match serde_json::to_string(&value) {
                     Ok(json) => self.route_json(&ctx, &json, out, report),
                     Err(e) => {

@@ -166,7 +166,8 @@ impl Normalizer {
             }
         };
         let kind = env.kind.as_deref().unwrap_or("");
-        let audit_api = is_audit_api(env.api_version.as_deref());
+        // Some audit producers (falco's traces) drop apiVersion; auditID tells.
+        let audit_api = is_audit_api(env.api_version.as_deref()) || env.audit_id.is_some();
         // A list: its items are the records.
         if let Some(items) = &env.items {
             if kind.ends_with("List") || kind.is_empty() {
