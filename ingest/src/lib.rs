@@ -111,6 +111,7 @@ impl Normalizer {
                     line: Some(1),
                     observed: None,
                     path: String::new(),
+                    item_kind: None,
                 };
                 self.route_json(&ctx, text, out, &mut report);
             }
@@ -138,6 +139,7 @@ impl Normalizer {
             line: Some(line_no),
             observed: None,
             path: String::new(),
+            item_kind: None,
         };
         self.single(&ctx, text, out)
     }
@@ -156,6 +158,7 @@ impl Normalizer {
             line: None,
             observed: None,
             path: String::new(),
+            item_kind: None,
         };
         self.single(&ctx, &text, out)
     }
@@ -187,6 +190,7 @@ impl Normalizer {
                 line: Some(line_no),
                 observed: None,
                 path: String::new(),
+                item_kind: None,
             };
             match format {
                 Format::AuditCsv => self.csv_row(&ctx, text, out, report),
@@ -215,6 +219,7 @@ impl Normalizer {
                 line: Some(doc.line),
                 observed: doc.observed,
                 path: String::new(),
+                item_kind: None,
             };
             match serde_yaml::from_str::<serde_json::Value>(doc.text) {
                 Ok(serde_json::Value::Null) => {}

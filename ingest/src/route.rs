@@ -29,6 +29,8 @@ pub(crate) struct Ctx<'c> {
     pub observed: Option<(i64, bool)>,
     /// Path inside the document (`items[3]`), empty at the top.
     pub path: String,
+    /// Kind and apiVersion a list gives its items (API list items carry none).
+    pub item_kind: Option<(String, String)>,
 }
 
 impl Ctx<'_> {
@@ -41,8 +43,9 @@ impl Ctx<'_> {
         InputError::new(self.input, self.line, reason)
     }
 
-    fn item(&self, key: &str, i: usize) -> Self {
+    fn item(&self, key: &str, i: usize, item_kind: Option<(String, String)>) -> Self {
         let mut c = self.clone();
+        c.item_kind = item_kind;
         c.path = if self.path.is_empty() {
             format!("{key}[{i}]")
         } else {
@@ -147,7 +150,7 @@ impl Normalizer {
             match serde_json::from_str::<Vec<&RawValue>>(text) {
                 Ok(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        self.route_json(&ctx.item("", i), item.get(), out, report);
+                        self.route_json(&ctx.item("", i, None), item.get(), out, report);
                     }
                 }
                 Err(e) => {
@@ -165,14 +168,27 @@ impl Normalizer {
                 return;
             }
         };
-        let kind = env.kind.as_deref().unwrap_or("");
+        let inherited = ctx.item_kind.as_ref();
+        let kind = env
+            .kind
+            .as_deref()
+            .or(inherited.map(|k| k.0.as_str()))
+            .unwrap_or("");
+        let api_version = env
+            .api_version
+            .as_deref()
+            .or(inherited.map(|k| k.1.as_str()));
         // Some audit producers (falco's traces) drop apiVersion; auditID tells.
-        let audit_api = is_audit_api(env.api_version.as_deref()) || env.audit_id.is_some();
-        // A list: its items are the records.
+        let audit_api = is_audit_api(api_version) || env.audit_id.is_some();
+        // A list: its items are the records, of the kind the list names.
         if let Some(items) = &env.items {
             if kind.ends_with("List") || kind.is_empty() {
+                let item_kind = kind
+                    .strip_suffix("List")
+                    .filter(|k| !k.is_empty())
+                    .map(|k| (k.to_string(), api_version.unwrap_or("").to_string()));
                 for (i, item) in items.iter().enumerate() {
-                    self.route_json(&ctx.item("items", i), item.get(), out, report);
+                    self.route_json(&ctx.item("items", i, item_kind.clone()), item.get(), out, report);
                 }
                 return;
             }
@@ -184,19 +200,19 @@ impl Normalizer {
             self.route_gke(&env, pp, out)
         } else if let Some(jp) = env.json_payload {
             // GKE-exported Event, or a node log (containerd, kubelet): skipped.
-            self.route_object(ctx, jp.get(), None, out, true)
+            self.route_object(ctx, jp.get(), None, None, out, true)
         } else if env.text_payload.is_some() {
             Ok(Outcome::Skipped)
         } else if let (Some(obj), Some(t)) = (env.object, env.type_.as_deref()) {
             if matches!(t, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR") {
-                self.route_object(ctx, obj.get(), Some(t), out, false)
+                self.route_object(ctx, obj.get(), None, Some(t), out, false)
             } else {
                 Err(format!("watch event of unknown type {t:?}"))
             }
         } else if kind.is_empty() {
             Err("not a Kubernetes record: no kind, apiVersion, protoPayload or jsonPayload".into())
         } else {
-            self.route_object(ctx, text, None, out, false)
+            self.route_object(ctx, text, Some(kind), None, out, false)
         };
         match result {
             Ok(Outcome::Emitted(n)) => report.events += n as u64,
@@ -272,12 +288,14 @@ impl Normalizer {
     }
 
     /// A Kubernetes object: Pod (snapshot), Event, or something we skip.
-    /// `lenient`: an object without `kind` is skipped rather than an error
-    /// (GKE `jsonPayload` of node logs).
+    /// `kind` overrides a missing `kind` (list items). `lenient`: an object
+    /// without any kind is skipped rather than an error (GKE `jsonPayload` of
+    /// node logs).
     fn route_object(
         &mut self,
         ctx: &Ctx<'_>,
         text: &str,
+        kind: Option<&str>,
         watch_type: Option<&str>,
         out: &mut Vec<HyperEvent>,
         lenient: bool,
@@ -288,7 +306,7 @@ impl Normalizer {
             kind: Option<S<'a>>,
         }
         let k: KindOnly = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        match k.kind.as_deref() {
+        match k.kind.as_deref().or(kind) {
             Some("Pod") => {
                 let pod: PodObject = serde_json::from_str(text).map_err(|e| format!("Pod: {e}"))?;
                 snapshot::process(&mut self.memory, &self.cluster, &pod, ctx.observed, watch_type, out)
