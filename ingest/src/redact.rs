@@ -52,10 +52,11 @@ pub fn value_looks_secret(value: &str) -> bool {
     if value.contains("-----BEGIN") {
         return true;
     }
-    if looks_like_jwt(value) {
-        return true;
-    }
-    looks_like_blob(value)
+    // `Bearer <jwt>`, `token=<blob>`: any word of the value counts.
+    value
+        .split(|c: char| c.is_whitespace() || matches!(c, '=' | ':' | '"' | '\'' | ','))
+        .chain(std::iter::once(value))
+        .any(|w| looks_like_jwt(w) || looks_like_blob(w))
 }
 
 /// `value`, or [`REDACTED`] when the key or the value is sensitive.
@@ -121,8 +122,10 @@ fn looks_like_jwt(v: &str) -> bool {
         })
 }
 
-/// 32+ characters of base64/hex alphabet with no separators a human would use,
-/// and a mix of digits and letters (so long DNS-ish words are not flagged).
+/// 32+ characters of base64/hex alphabet without the separators names use:
+/// mixed-case with a digit or base64 padding/symbols (base64), or hex with
+/// many digits (tokens, hashes). Kubernetes names (lowercase words and
+/// dashes) and CamelCase identifiers are not flagged.
 fn looks_like_blob(v: &str) -> bool {
     let v = v.trim();
     if v.len() < 32 {
@@ -134,11 +137,17 @@ fn looks_like_blob(v: &str) -> bool {
     if !alphabet_ok {
         return false;
     }
-    let digits = v.bytes().filter(u8::is_ascii_digit).count();
-    let letters = v.bytes().filter(u8::is_ascii_alphabetic).count();
-    // Names like `my-very-long-deployment-name-with-words` have few digits and dashes.
     let dashes = v.bytes().filter(|b| *b == b'-').count();
-    digits >= 4 && letters >= 4 && dashes * 8 < v.len()
+    if dashes * 8 >= v.len() {
+        return false;
+    }
+    let digits = v.bytes().filter(u8::is_ascii_digit).count();
+    let upper = v.bytes().any(|b| b.is_ascii_uppercase());
+    let lower = v.bytes().any(|b| b.is_ascii_lowercase());
+    let symbols = v.bytes().any(|b| matches!(b, b'+' | b'/' | b'='));
+    let base64 = upper && lower && (digits >= 1 || symbols);
+    let hex = v.bytes().all(|b| b.is_ascii_hexdigit()) && digits >= 8;
+    base64 || hex
 }
 
 #[cfg(test)]
@@ -162,9 +171,14 @@ mod tests {
         assert!(value_looks_secret(JWT));
         assert!(value_looks_secret("-----BEGIN RSA PRIVATE KEY-----\nMIIE..."));
         assert!(value_looks_secret("c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"));
+        assert!(value_looks_secret(&format!("Bearer {JWT}")));
+        assert!(value_looks_secret("password=c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"));
         assert!(!value_looks_secret("nginx-deployment-5cdcc99dbf"));
         assert!(!value_looks_secret("web"));
         assert!(!value_looks_secret("my-application-with-a-rather-long-name-v2"));
+        assert!(!value_looks_secret("ThisIsAVeryLongCamelCaseIdentifierName"));
+        assert!(value_looks_secret("UExBTlRFRC1CQVNFNjQtdmFsdWUtMTIzNDU2Nzg5MA=="));
+        assert!(value_looks_secret("3f2a9c0d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f"));
     }
 
     #[test]
