@@ -54,3 +54,8 @@ pub use event::classify_event;
 pub use family::{family_of, Family};
 pub use finding::{most_relevant, Finding};
 pub use scheduling::{parse_failed_scheduling, SchedReason, SchedulingFailure};
+
+#[cfg(test)]
+mod docs_check;
+#[cfg(test)]
+mod proptests;
