@@ -1,0 +1,114 @@
+//! Go duration strings (`"1m30s"`, `"6m"`, `"1h2m3.5s"`, `"250ms"`).
+//!
+//! The seed's SLO configuration writes durations the way Go's
+//! `time.ParseDuration` reads them, and the kubelet prints pull times the same
+//! way (`"in 1m2.5s"`), so one parser serves both. Results are whole
+//! microseconds: the engine's time unit.
+
+/// Parses a Go duration into microseconds.
+///
+/// Accepts an optional sign, then one or more `<decimal><unit>` groups with
+/// units `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`; a bare `"0"` is zero.
+/// Returns a message naming the problem for anything else.
+///
+/// ```
+/// use lunettes_processor::duration::parse_go_duration;
+/// assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000));
+/// assert_eq!(parse_go_duration("1h2m3.5s"), Ok(3_723_500_000));
+/// assert!(parse_go_duration("90").is_err());
+/// ```
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let orig = s;
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(format!("invalid duration {orig:?}: empty"));
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        if num_len == 0 {
+            return Err(format!(
+                "invalid duration {orig:?}: expected a number at {rest:?}"
+            ));
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| {
+            format!(
+                "invalid duration {orig:?}: bad number {:?}",
+                &rest[..num_len]
+            )
+        })?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        let scale = match unit {
+            "ns" => 0.001,
+            "us" | "µs" | "μs" => 1.0,
+            "ms" => 1_000.0,
+            "s" => 1_000_000.0,
+            "m" => 60_000_000.0,
+            "h" => 3_600_000_000.0,
+            "" => {
+                return Err(format!(
+                    "invalid duration {orig:?}: missing unit (use e.g. \"90s\")"
+                ))
+            }
+            other => return Err(format!("invalid duration {orig:?}: unknown unit {other:?}")),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 9.2e18 {
+        return Err(format!("invalid duration {orig:?}: out of range"));
+    }
+    let us = total.round() as i64;
+    Ok(if neg { -us } else { us })
+}
+
+/// Formats microseconds as a short human duration: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`.
+pub fn human(us: i64) -> String {
+    let neg = us < 0;
+    let us = us.unsigned_abs();
+    let s = if us < 1_000_000 {
+        format!("{} ms", us / 1000)
+    } else if us < 60_000_000 {
+        let tenths = (us + 50_000) / 100_000;
+        if tenths % 10 == 0 {
+            format!("{} s", tenths / 10)
+        } else {
+            format!("{}.{} s", tenths / 10, tenths % 10)
+        }
+    } else if us < 3_600_000_000 {
+        let secs = (us + 500_000) / 1_000_000;
+        if secs % 60 == 0 {
+            format!("{} min", secs / 60)
+        } else {
+            format!("{} min {} s", secs / 60, secs % 60)
+        }
+    } else {
+        let mins = (us + 30_000_000) / 60_000_000;
+        if mins % 60 == 0 {
+            format!("{} h", mins / 60)
+        } else {
+            format!("{} h {} min", mins / 60, mins % 60)
+        }
+    };
+    if neg {
+        format!("-{s}")
+    } else {
+        s
+    }
+}

@@ -1,0 +1,754 @@
+//! Per-pod state, and how one HyperEvent updates it.
+//!
+//! **Why accumulation is order-free.** Events of one pod arrive in any order
+//! within the lateness bound (two collectors, retries, replays), yet the
+//! outputs must not depend on that order. So every fact is merged
+//! commutatively: milestones keep the earliest time seen, findings keep the
+//! earliest occurrence per code, span marks are a multiset. Verdicts are taken
+//! only when the cluster watermark passes their time, and then look only at
+//! facts up to that time (see `verdict.rs`).
+//!
+//! **Why compact.** A cluster fleet has hundreds of thousands of pods in
+//! flight: strings shared by many pods are interned (4-byte ids), times are
+//! `i64` µs with an "unset" sentinel instead of `Option`, and the raw
+//! messages are never kept, only the classified result.
+
+use lunettes_schemas::{HyperEvent, PodFacts, Source, TimePrecision};
+use smallvec::SmallVec;
+
+use crate::classify::{self, Found};
+use crate::intern::{Interner, Sym, EMPTY};
+use crate::slo::{PodClass, SloConfig};
+use crate::spans::config::{SpanConfig, ValuePath};
+use crate::spans::track::{self, Mark};
+
+/// "Not seen" for min-accumulated times.
+pub(crate) const NONE: i64 = i64::MAX;
+
+/// A point in time with its uncertainty: whole-second times mean
+/// `[t, t + slack]`, with slack < 1 s and capped by when it was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub t: i64,
+    pub slack: u32,
+}
+
+impl Stamp {
+    pub(crate) const NONE: Stamp = Stamp { t: NONE, slack: 0 };
+
+    /// The stamp of an event time with its precision.
+    #[inline]
+    pub(crate) fn of(t: i64, precision: TimePrecision, observed: i64) -> Stamp {
+        let slack = match precision {
+            TimePrecision::Micros => 0,
+            TimePrecision::Seconds => {
+                let cap = if observed > t { observed - t } else { 999_999 };
+                cap.clamp(0, 999_999) as u32
+            }
+        };
+        Stamp { t, slack }
+    }
+
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.t != NONE
+    }
+
+    /// Set and not later than `at`.
+    #[inline]
+    pub(crate) fn by(&self, at: i64) -> bool {
+        self.t != NONE && self.t <= at
+    }
+
+    #[inline]
+    pub(crate) fn hi(&self) -> i64 {
+        self.t.saturating_add(self.slack as i64)
+    }
+
+    /// Merges another observation of the same milestone: when the two overlap
+    /// they are the same instant seen with different precision and the
+    /// narrower wins; otherwise the earlier wins.
+    #[inline]
+    pub(crate) fn merge(&mut self, o: Stamp) {
+        if !o.is_set() {
+            return;
+        }
+        if !self.is_set() {
+            *self = o;
+            return;
+        }
+        let overlap = o.t <= self.hi() && self.t <= o.hi();
+        let take = if overlap {
+            (o.slack, o.t) < (self.slack, self.t)
+        } else {
+            o.t < self.t
+        };
+        if take {
+            *self = o;
+        }
+    }
+}
+
+/// One container (or init container).
+#[derive(Debug, Clone)]
+pub(crate) struct Container {
+    pub name: Sym,
+    pub image: Sym,
+    pub init: bool,
+    pub in_spec: bool,
+    pub post_start: bool,
+    pub created: Stamp,
+    pub started: Stamp,
+    pub ready: Stamp,
+}
+
+impl Container {
+    fn new(name: Sym, init: bool) -> Self {
+        Container {
+            name,
+            image: EMPTY,
+            init,
+            in_spec: false,
+            post_start: false,
+            created: Stamp::NONE,
+            started: Stamp::NONE,
+            ready: Stamp::NONE,
+        }
+    }
+}
+
+/// One image pull: `Pulling` and `Pulled` events of one image.
+#[derive(Debug, Clone)]
+pub(crate) struct Pull {
+    pub image: Sym,
+    pub pulling: Stamp,
+    pub pulled: Stamp,
+    /// Duration printed in the `Pulled` message (µs), -1 when absent.
+    pub dur: i64,
+}
+
+impl Pull {
+    /// The pull interval as known at `at`: `[start, end]`, open pulls end at `at`.
+    pub(crate) fn interval(&self, at: i64) -> Option<(i64, i64, bool)> {
+        let pulled = self.pulled.by(at);
+        let pulling = self.pulling.by(at);
+        if pulled {
+            let end = self.pulled.t;
+            let start = if self.dur >= 0 {
+                end - self.dur
+            } else if pulling {
+                self.pulling.t.min(end)
+            } else {
+                end
+            };
+            Some((start, end, true))
+        } else if pulling {
+            Some((self.pulling.t, at.max(self.pulling.t), false))
+        } else {
+            None
+        }
+    }
+}
+
+/// A classified finding kept per code: the earliest occurrence wins.
+#[derive(Debug, Clone)]
+pub(crate) struct Signal {
+    pub found: Box<Found>,
+    pub first: i64,
+    pub count: u32,
+}
+
+/// A create rejected by the apiserver.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiFail {
+    pub t: i64,
+    pub code: i32,
+    pub message: Box<str>,
+}
+
+/// A finalizer: when first seen and when removed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Finalizer {
+    pub name: Sym,
+    pub added: i64,
+    pub removed: i64,
+}
+
+/// Decision state of one delivery.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Decision {
+    /// Decision time of version 0, NONE while undecided.
+    pub decided_at: i64,
+    /// Last emitted version.
+    pub version: i32,
+    /// Outcome of version 0 (index into `DeliveryResult::ALL`).
+    pub result: u8,
+    /// Completion was reported in a corrected version.
+    pub finish_reported: bool,
+    /// Delete tier reported (0 delete, 1 stale, 2 terminating).
+    pub tier: u8,
+}
+
+impl Decision {
+    pub(crate) const PENDING: Decision = Decision {
+        decided_at: NONE,
+        version: -1,
+        result: 0,
+        finish_reported: false,
+        tier: 0,
+    };
+
+    pub(crate) fn decided(&self) -> bool {
+        self.decided_at != NONE
+    }
+}
+
+/// Everything the engine keeps about one pod.
+#[derive(Debug, Clone)]
+pub(crate) struct PodState {
+    /// Pod UID, or `namespace/name` (plus `@dedup` for a rejected create).
+    pub key: Box<str>,
+    pub uid_known: bool,
+    pub namespace: Sym,
+    pub name: Box<str>,
+    pub facts_at: i64,
+    pub class: PodClass,
+    /// SLO in µs, -1 for best effort.
+    pub slo_us: i64,
+    pub is_job: bool,
+    pub stateful: bool,
+    pub node: Sym,
+    pub pod_ip: Sym,
+    pub owner_kind: Sym,
+    pub owner_name: Sym,
+    pub scheduler: Sym,
+    pub gates: SmallVec<[Sym; 1]>,
+    pub extras: Vec<(u16, Box<str>)>,
+    pub containers: SmallVec<[Container; 1]>,
+    pub pulls: SmallVec<[Pull; 1]>,
+    pub finalizers: SmallVec<[Finalizer; 1]>,
+    pub signals: Vec<Signal>,
+    pub marks: Vec<Mark>,
+    pub dedup: Vec<u32>,
+    pub api_fail: Option<Box<ApiFail>>,
+
+    pub created: Stamp,
+    pub bound: Stamp,
+    pub unschedulable: i64,
+    pub kubelet_first: Stamp,
+    pub initialized: Stamp,
+    pub containers_ready: Stamp,
+    pub ready: Stamp,
+    pub job_done: Stamp,
+    pub delete_req: i64,
+    pub deleted: i64,
+    pub killing: i64,
+    pub killing_host: Sym,
+    /// Earliest event other than the create itself.
+    pub first_other: i64,
+    /// Latest event time seen.
+    pub last_event: i64,
+    /// The create delivery is not tracked (pod first seen at its deletion).
+    pub no_create: bool,
+
+    pub create: Decision,
+    pub delete: Decision,
+    pub next_timer: i64,
+}
+
+impl PodState {
+    pub(crate) fn new(key: &str, uid_known: bool, namespace: Sym, name: &str) -> Self {
+        PodState {
+            key: key.into(),
+            uid_known,
+            namespace,
+            name: name.into(),
+            facts_at: NONE,
+            class: PodClass::Typical,
+            slo_us: -2,
+            is_job: false,
+            stateful: false,
+            node: EMPTY,
+            pod_ip: EMPTY,
+            owner_kind: EMPTY,
+            owner_name: EMPTY,
+            scheduler: EMPTY,
+            gates: SmallVec::new(),
+            extras: Vec::new(),
+            containers: SmallVec::new(),
+            pulls: SmallVec::new(),
+            finalizers: SmallVec::new(),
+            signals: Vec::new(),
+            marks: Vec::new(),
+            dedup: Vec::new(),
+            api_fail: None,
+            created: Stamp::NONE,
+            bound: Stamp::NONE,
+            unschedulable: NONE,
+            kubelet_first: Stamp::NONE,
+            initialized: Stamp::NONE,
+            containers_ready: Stamp::NONE,
+            ready: Stamp::NONE,
+            job_done: Stamp::NONE,
+            delete_req: NONE,
+            deleted: NONE,
+            killing: NONE,
+            killing_host: EMPTY,
+            first_other: NONE,
+            last_event: i64::MIN,
+            no_create: false,
+            create: Decision::PENDING,
+            delete: Decision::PENDING,
+            next_timer: NONE,
+        }
+    }
+
+    /// Completion stamp of the create delivery (Ready for services, phase for jobs).
+    pub(crate) fn completion(&self) -> Stamp {
+        if self.is_job {
+            self.job_done
+        } else {
+            self.ready
+        }
+    }
+
+    /// Start of the delete delivery.
+    pub(crate) fn delete_start(&self) -> i64 {
+        self.delete_req.min(self.deleted)
+    }
+
+    /// The SLO of this pod (µs), `None` for best effort.
+    pub(crate) fn slo(&self) -> Option<i64> {
+        (self.slo_us >= 0).then_some(self.slo_us)
+    }
+
+    fn container_idx(&mut self, interner: &mut Interner, name: &str, init: bool) -> usize {
+        if let Some(i) = self
+            .containers
+            .iter()
+            .position(|c| interner.resolve(c.name) == name)
+        {
+            return i;
+        }
+        let sym = interner.intern(name);
+        self.containers.push(Container::new(sym, init));
+        self.containers.len() - 1
+    }
+
+    fn pull_idx(&mut self, image: Sym) -> usize {
+        if let Some(i) = self.pulls.iter().position(|p| p.image == image) {
+            return i;
+        }
+        self.pulls.push(Pull {
+            image,
+            pulling: Stamp::NONE,
+            pulled: Stamp::NONE,
+            dur: -1,
+        });
+        self.pulls.len() - 1
+    }
+
+    fn add_signal(&mut self, found: Found, t: i64) {
+        if let Some(s) = self.signals.iter_mut().find(|s| s.found.code == found.code) {
+            s.count += 1;
+            if (t, &found.what) < (s.first, &s.found.what) {
+                s.first = t;
+                *s.found = found;
+            }
+            return;
+        }
+        self.signals.push(Signal {
+            found: Box::new(found),
+            first: t,
+            count: 1,
+        });
+    }
+
+    fn add_finalizer(&mut self, name: Sym, added: i64) {
+        if let Some(f) = self.finalizers.iter_mut().find(|f| f.name == name) {
+            f.added = f.added.min(added);
+        } else {
+            self.finalizers.push(Finalizer {
+                name,
+                added,
+                removed: NONE,
+            });
+        }
+    }
+
+    /// Applies the pod facts carried by an event at time `t`.
+    fn apply_facts(
+        &mut self,
+        f: &PodFacts,
+        t: i64,
+        source: Source,
+        interner: &mut Interner,
+        slo: &SloConfig,
+        spans: &SpanConfig,
+    ) {
+        if !f.node_name.is_empty() && self.node == EMPTY {
+            self.node = interner.intern(&f.node_name);
+        }
+        if !f.pod_ip.is_empty() && self.pod_ip == EMPTY {
+            self.pod_ip = interner.intern(&f.pod_ip);
+        }
+        for fin in &f.finalizers {
+            let s = interner.intern(fin);
+            self.add_finalizer(s, t);
+        }
+        if source == Source::Watch {
+            if let Some(c) = f.creation_us {
+                self.created.merge(Stamp {
+                    t: c,
+                    slack: 999_999,
+                });
+            }
+        }
+        // Spec facts: the earliest body wins (the create response), so the
+        // result does not depend on which later body arrived first.
+        if f.containers.is_empty() || (self.facts_at != NONE && t >= self.facts_at) {
+            return;
+        }
+        self.facts_at = t;
+        let ns = interner.resolve(self.namespace).to_string();
+        let (class, slo_us) = slo.slo_for(&ns, Some(f));
+        self.class = class;
+        self.slo_us = slo_us.unwrap_or(-1);
+        self.is_job = !f.restart_policy.is_empty() && f.restart_policy != "Always";
+        self.stateful = f.volume_kinds.iter().any(|k| {
+            !matches!(
+                k.as_str(),
+                "emptyDir" | "configMap" | "secret" | "downwardAPI" | "projected"
+            )
+        });
+        self.owner_kind = interner.intern(&f.owner_kind);
+        self.owner_name = interner.intern(&f.owner_name);
+        if !f.scheduler_name.is_empty() {
+            self.scheduler = interner.intern(&f.scheduler_name);
+        }
+        self.gates = f
+            .readiness_gates
+            .iter()
+            .map(|g| interner.intern(g))
+            .collect();
+        for (init, list) in [(true, &f.init_containers), (false, &f.containers)] {
+            for c in list {
+                let i = self.container_idx(interner, &c.name, init);
+                let img = interner.intern(&c.image);
+                let ct = &mut self.containers[i];
+                ct.init = init;
+                ct.in_spec = true;
+                ct.image = img;
+                ct.post_start = c.has_post_start;
+            }
+        }
+        self.extras.clear();
+        for (i, ex) in spans.extras.iter().enumerate() {
+            let v: Option<&str> = match &ex.path {
+                ValuePath::Label(k) => f.labels.get(&**k).map(|s| s.as_str()),
+                ValuePath::Namespace => Some(ns.as_str()),
+                ValuePath::Name => Some(&self.name),
+                ValuePath::NodeName => Some(f.node_name.as_str()),
+                ValuePath::SchedulerName => Some(f.scheduler_name.as_str()),
+                ValuePath::OwnerKind => Some(f.owner_kind.as_str()),
+            };
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                self.extras.push((i as u16, v.into()));
+            }
+        }
+    }
+
+    /// Applies one HyperEvent (already de-duplicated) to the state.
+    pub(crate) fn apply(
+        &mut self,
+        ev: &HyperEvent,
+        interner: &mut Interner,
+        slo: &SloConfig,
+        spans: &SpanConfig,
+    ) {
+        let t = ev.time_us;
+        let stamp = Stamp::of(t, ev.time_precision, ev.observed_us);
+        self.last_event = self.last_event.max(t);
+        if let Some(f) = &ev.pod {
+            self.apply_facts(f, t, ev.source, interner, slo, spans);
+        }
+        if self.slo_us == -2 {
+            // No body seen yet: classify as typical until one arrives.
+            let ns = interner.resolve(self.namespace).to_string();
+            let (class, s) = slo.slo_for(&ns, None);
+            self.class = class;
+            self.slo_us = s.unwrap_or(-1);
+        }
+        let mut is_create = false;
+        for op in &ev.operations {
+            if self.apply_op(op, t, stamp, ev, interner) {
+                is_create = true;
+            }
+            track::on_operation(spans, self, op, t, stamp.slack > 0, interner);
+        }
+        if let Some(e) = &ev.event {
+            self.apply_event(ev, e, t, stamp, interner);
+            track::on_event(
+                spans,
+                self,
+                &e.reason,
+                &e.message,
+                &ev.object.field_path,
+                t,
+                stamp.slack > 0,
+                interner,
+            );
+        }
+        if !is_create {
+            self.first_other = self.first_other.min(t);
+        }
+    }
+
+    /// Returns true for the create operation itself.
+    fn apply_op(
+        &mut self,
+        op: &str,
+        t: i64,
+        stamp: Stamp,
+        ev: &HyperEvent,
+        interner: &mut Interner,
+    ) -> bool {
+        let mut parts = op.splitn(3, ':');
+        let head = parts.next().unwrap_or("");
+        let mid = parts.next().unwrap_or("");
+        let tail = parts.next().unwrap_or("");
+        match head {
+            "pod" => match (mid, tail) {
+                ("create", "success") => {
+                    self.created.merge(stamp);
+                    return true;
+                }
+                ("create", "failed") => {
+                    let code = ev.response_code.unwrap_or(0);
+                    if self.api_fail.as_ref().is_none_or(|a| t < a.t) {
+                        self.api_fail = Some(Box::new(ApiFail {
+                            t,
+                            code,
+                            message: ev.response_message.as_str().into(),
+                        }));
+                    }
+                    return true;
+                }
+                ("delete", "success") => self.delete_req = self.delete_req.min(t),
+                ("deleted", "success") => self.deleted = self.deleted.min(t),
+                _ => {}
+            },
+            "schedule" => {
+                if mid == "binding" {
+                    if tail == "success" {
+                        self.bound.merge(stamp);
+                    }
+                } else if tail == "entry" && self.scheduler == EMPTY {
+                    self.scheduler = interner.intern(mid);
+                }
+            }
+            "condition" => {
+                let truth = tail == "true";
+                match (mid, truth) {
+                    ("PodScheduled", true) => self.bound.merge(stamp),
+                    ("PodScheduled", false) => self.unschedulable = self.unschedulable.min(t),
+                    ("Initialized", true) => self.initialized.merge(stamp),
+                    ("ContainersReady", true) => self.containers_ready.merge(stamp),
+                    ("Ready", true) => self.ready.merge(stamp),
+                    _ => {}
+                }
+            }
+            "phase" => {
+                if matches!(mid, "Running" | "Succeeded" | "Failed") {
+                    self.job_done.merge(stamp);
+                }
+            }
+            "containerState" | "initContainerState" => {
+                let init = head == "initContainerState";
+                let i = self.container_idx(interner, mid, init);
+                if tail == "Running" {
+                    self.containers[i].started.merge(stamp);
+                    if init {
+                        self.kubelet_first.merge(stamp);
+                    }
+                } else if let Some(reason) = tail.strip_prefix("Waiting:") {
+                    if !matches!(reason, "ContainerCreating" | "PodInitializing" | "") {
+                        if let Some(f) = classify::container_state(true, reason, None, init) {
+                            self.add_signal(f, t);
+                        }
+                    }
+                } else if let Some(rest) = tail.strip_prefix("terminated:") {
+                    let (reason, exit) = match rest.split_once(";exitCode:") {
+                        Some((r, e)) => (r, e.parse::<i32>().ok()),
+                        None => (rest, None),
+                    };
+                    let clean = exit == Some(0) || (exit.is_none() && reason == "Completed");
+                    if !clean || (!init && !self.is_job) {
+                        if let Some(f) = classify::container_state(false, reason, exit, init) {
+                            self.add_signal(f, t);
+                        }
+                    }
+                }
+            }
+            "containerReady" => {
+                if tail == "true" {
+                    let i = self.container_idx(interner, mid, false);
+                    self.containers[i].ready.merge(stamp);
+                }
+            }
+            "finalizer" => {
+                let s = interner.intern(mid);
+                match tail {
+                    "add" => self.add_finalizer(s, t),
+                    "delete" => {
+                        self.add_finalizer(s, t);
+                        if let Some(f) = self.finalizers.iter_mut().find(|f| f.name == s) {
+                            f.removed = f.removed.min(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn apply_event(
+        &mut self,
+        ev: &HyperEvent,
+        e: &lunettes_schemas::EventInfo,
+        t: i64,
+        stamp: Stamp,
+        interner: &mut Interner,
+    ) {
+        let msg = e.message.as_str();
+        match e.reason.as_str() {
+            "Scheduled" => {
+                self.bound.merge(stamp);
+                if self.node == EMPTY {
+                    if let Some(i) = msg.rfind(" to ") {
+                        let node = msg[i + 4..].trim();
+                        if !node.is_empty() {
+                            self.node = interner.intern(node);
+                        }
+                    }
+                }
+                return;
+            }
+            "Pulling" | "Pulled" => {
+                let dur = if e.reason == "Pulled" && !msg.contains("already present") {
+                    pulled_duration(msg).unwrap_or(0)
+                } else {
+                    0
+                };
+                self.kubelet_first.merge(Stamp {
+                    t: t - dur,
+                    slack: stamp.slack,
+                });
+                if self.node == EMPTY && !e.host.is_empty() {
+                    self.node = interner.intern(&e.host);
+                }
+                let image = first_quoted(msg).unwrap_or("");
+                let img = interner.intern(image);
+                let i = self.pull_idx(img);
+                let p = &mut self.pulls[i];
+                if e.reason == "Pulling" {
+                    p.pulling.merge(stamp);
+                } else {
+                    let dur = if msg.contains("already present") {
+                        0
+                    } else {
+                        pulled_duration(msg).unwrap_or(-1)
+                    };
+                    let before = p.pulled;
+                    p.pulled.merge(stamp);
+                    if p.pulled != before || p.dur < 0 {
+                        p.dur = dur;
+                    }
+                }
+                return;
+            }
+            "Created" | "Started" => {
+                self.kubelet_first.merge(stamp);
+                if let Some((name, init)) = container_of(&ev.object.field_path, msg) {
+                    let i = self.container_idx(interner, name, init);
+                    if e.reason == "Created" {
+                        self.containers[i].created.merge(stamp);
+                    } else {
+                        self.containers[i].started.merge(stamp);
+                    }
+                }
+                return;
+            }
+            "Killing" => {
+                if t < self.killing {
+                    self.killing = t;
+                    if !e.host.is_empty() {
+                        self.killing_host = interner.intern(&e.host);
+                    }
+                }
+                return;
+            }
+            "FailedScheduling" => self.unschedulable = self.unschedulable.min(t),
+            _ => {}
+        }
+        let worth = e.type_ != "Normal"
+            || matches!(
+                e.reason.as_str(),
+                "Preempted" | "PreemptionSuccess" | "Evicted"
+            );
+        if worth {
+            if let Some(f) = classify::event(&e.reason, msg) {
+                let first = e.first_us.filter(|f| *f <= t).unwrap_or(t);
+                self.add_signal(f, first);
+            }
+        }
+    }
+}
+
+/// The first `"..."` in a message (the image of `Pulling`/`Pulled`).
+pub(crate) fn first_quoted(msg: &str) -> Option<&str> {
+    let a = memchr::memchr(b'"', msg.as_bytes())?;
+    let rest = &msg[a + 1..];
+    let b = memchr::memchr(b'"', rest.as_bytes())?;
+    Some(&rest[..b])
+}
+
+/// `Successfully pulled image "x" in 3.2s (3.5s including waiting)`: the
+/// duration including waiting when printed (it covers the whole time since
+/// `Pulling`), else the plain one.
+pub(crate) fn pulled_duration(msg: &str) -> Option<i64> {
+    let after = &msg[msg.rfind("\" in ").map(|i| i + 5)?..];
+    let first = after.split_whitespace().next()?;
+    let plain = crate::duration::parse_go_duration(first.trim_end_matches([',', '.'])).ok();
+    if let Some(open) = after.find('(') {
+        let inner = &after[open + 1..];
+        if let Some(w) = inner.split_whitespace().next() {
+            if inner.contains("including waiting") {
+                if let Ok(v) = crate::duration::parse_go_duration(w) {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    plain
+}
+
+/// The container an event is about: `spec.containers{name}` /
+/// `spec.initContainers{name}` in the field path, else the word after
+/// "container" in the message.
+pub(crate) fn container_of<'a>(field_path: &'a str, msg: &'a str) -> Option<(&'a str, bool)> {
+    if let Some(open) = field_path.find('{') {
+        let close = field_path[open..].find('}')? + open;
+        let init = field_path.starts_with("spec.initContainers");
+        return Some((&field_path[open + 1..close], init));
+    }
+    let i = msg.find("ontainer")?;
+    let rest = msg[i + 8..].trim_start_matches([':', ' ']);
+    let name = rest
+        .trim_start_matches('"')
+        .split(|c: char| c == '"' || c.is_whitespace())
+        .next()?;
+    (!name.is_empty()).then_some((name, false))
+}

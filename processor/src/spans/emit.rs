@@ -1,0 +1,161 @@
+//! SpanRecords of one delivery: a root span named after the `ActionType`
+//! (`PodCreate`, `PodDelete`) from delivery start to completion (or verdict),
+//! plus one child per configured span instance. Ids are derived from
+//! (cluster, pod, action, span name, instance), so a replay yields the same
+//! trace. Unclosed spans end at the verdict time with status `unset`.
+
+use std::collections::BTreeMap;
+
+use lunettes_schemas::{
+    Action, Delivery, DeliveryResult, Output, SpanOwner, SpanRecord, SpanStatus,
+};
+
+use crate::ids;
+use crate::intern::EMPTY;
+use crate::pod::PodState;
+use crate::spans::config::NameRef;
+use crate::spans::track::evaluate;
+use crate::verdict::Ctx;
+
+/// Emits the root span and the child spans of `d`.
+///
+/// Returns the flags the delivery gets from its spans: `unclosed:<span>` for
+/// each `NeedClose` span that did not close.
+pub(crate) fn emit_spans(
+    pod: &PodState,
+    d: &Delivery,
+    action: Action,
+    ctx: &Ctx,
+    out: &mut Vec<Output>,
+) -> Vec<String> {
+    let mut flags = Vec::new();
+    let cfg = &ctx.cfg.spans;
+    let interner = ctx.interner;
+    let end = d.finished_at_us.unwrap_or(d.decided_at_us);
+    let root_name = &*cfg.root_names[action as usize];
+    let root_id = ids::span_id(&d.trace_id, root_name, "");
+    let failed = !matches!(d.result, DeliveryResult::Success);
+    let mut metric_attrs = BTreeMap::new();
+    let mut root_attrs = BTreeMap::new();
+    for (idx, v) in &pod.extras {
+        let ex = &cfg.extras[*idx as usize];
+        root_attrs.insert(ex.name.to_string(), v.to_string());
+        if ex.need_metric {
+            metric_attrs.insert(ex.name.to_string(), v.to_string());
+        }
+    }
+    root_attrs.insert("result".into(), d.result.as_str().into());
+    if !d.code.is_empty() {
+        root_attrs.insert("code".into(), d.code.clone());
+    }
+    if !d.slo_class.is_empty() {
+        root_attrs.insert("slo_class".into(), d.slo_class.clone());
+    }
+    let record = |name: &str,
+                  instance: &str,
+                  parent: &str,
+                  id: String,
+                  owner,
+                  start,
+                  end,
+                  status,
+                  msg: String,
+                  attrs| SpanRecord {
+        trace_id: d.trace_id.clone(),
+        span_id: id,
+        parent_span_id: parent.to_string(),
+        delivery_id: d.id.clone(),
+        cluster: d.cluster.clone(),
+        namespace: d.namespace.clone(),
+        pod_name: d.name.clone(),
+        pod_uid: d.uid.clone(),
+        node: d.node.clone(),
+        name: name.to_string(),
+        instance: instance.to_string(),
+        owner,
+        start_us: start,
+        end_us: end,
+        status,
+        status_message: msg,
+        attributes: attrs,
+    };
+    out.push(Output::Span(record(
+        root_name,
+        "",
+        "",
+        root_id.clone(),
+        SpanOwner::Others,
+        d.created_at_us,
+        end.max(d.created_at_us),
+        if failed {
+            SpanStatus::Error
+        } else {
+            SpanStatus::Ok
+        },
+        if failed {
+            d.code.clone()
+        } else {
+            String::new()
+        },
+        root_attrs,
+    )));
+    for s in evaluate(cfg, pod, action, end) {
+        let def = &cfg.spans[s.span as usize];
+        if def.omitempty && s.end <= s.start {
+            continue;
+        }
+        let inst = interner.resolve(s.instance);
+        let mut attrs = metric_attrs.clone();
+        match def.name_ref {
+            Some(NameRef::Containers { image: true, .. }) => {
+                attrs.insert("image".into(), inst.to_string());
+                if let Some(c) = pod
+                    .containers
+                    .iter()
+                    .find(|c| c.image == s.instance && s.instance != EMPTY)
+                {
+                    attrs.insert("container".into(), interner.resolve(c.name).to_string());
+                }
+            }
+            Some(NameRef::Containers { image: false, .. }) => {
+                attrs.insert("container".into(), inst.to_string());
+                if let Some(c) = pod
+                    .containers
+                    .iter()
+                    .find(|c| c.name == s.instance && c.image != EMPTY)
+                {
+                    attrs.insert("image".into(), interner.resolve(c.image).to_string());
+                }
+            }
+            Some(NameRef::Finalizers) => {
+                attrs.insert("finalizer".into(), inst.to_string());
+            }
+            None => {}
+        }
+        let status = if s.closed {
+            SpanStatus::Ok
+        } else {
+            SpanStatus::Unset
+        };
+        if !s.closed && def.need_close {
+            let f = format!("unclosed:{}", def.name);
+            if !flags.contains(&f) {
+                flags.push(f);
+            }
+        }
+        let id = ids::span_id(&d.trace_id, &def.name, inst);
+        out.push(Output::Span(record(
+            &def.name,
+            inst,
+            &root_id,
+            id,
+            def.owner,
+            s.start,
+            s.end.max(s.start),
+            status,
+            String::new(),
+            attrs,
+        )));
+    }
+    flags
+}

@@ -1,0 +1,255 @@
+//! Phases, the two SLIs and the deadline, computed from a pod's milestones as
+//! known at one evaluation time.
+//!
+//! **Mixed precision.** Audit and `eventTime` stamps are microseconds;
+//! condition `lastTransitionTime`, `startedAt` and v1 Event `lastTimestamp`
+//! are whole seconds, so a seconds stamp `t` means "somewhere in
+//! `[t, t+1s)`, and not after it was observed". Walking the milestones in
+//! pipeline order (created, bound, first kubelet activity, initialized, all
+//! containers started, ready), each milestone takes the point of its interval
+//! closest to the previous one; a phase that is still negative after that is
+//! a real disagreement between clocks: it is clamped to 0 and flagged
+//! (`clamped:<phase>`), never emitted negative.
+
+use lunettes_schemas::{Action, Phases, SpanOwner};
+
+use crate::pod::{PodState, Stamp};
+use crate::spans::config::SpanConfig;
+use crate::spans::track;
+
+/// Sorted, merged intervals.
+pub(crate) fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    v.retain(|(a, b)| b > a);
+    v.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Total length of merged intervals inside `[lo, hi]`.
+pub(crate) fn len_within(merged: &[(i64, i64)], lo: i64, hi: i64) -> i64 {
+    merged
+        .iter()
+        .map(|&(a, b)| (b.min(hi) - a.max(lo)).max(0))
+        .sum()
+}
+
+/// Length of `a \ b` (both merged).
+pub(crate) fn minus_len(a: &[(i64, i64)], b: &[(i64, i64)]) -> i64 {
+    a.iter().map(|&(x, y)| (y - x) - len_within(b, x, y)).sum()
+}
+
+/// What the timeline says at one evaluation time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Timeline {
+    pub phases: Phases,
+    pub flags: Vec<String>,
+    /// Effective time all (main) containers had started.
+    pub all_started: Option<i64>,
+    /// Merged pull intervals (open pulls end at the evaluation time).
+    pub pulls: Vec<(i64, i64)>,
+    /// Official pod-startup SLI, µs.
+    pub k8s_sli_us: Option<i64>,
+    /// The stage still running at the evaluation time and since when.
+    pub open_stage: Option<(&'static str, i64)>,
+}
+
+/// Places a milestone relative to the cursor; returns (effective time, phase µs, clamped).
+fn place(cursor: i64, m: Stamp) -> (i64, i64, bool) {
+    let v = m.t.max(cursor.min(m.hi()));
+    let d = v - cursor;
+    if d < 0 {
+        (cursor, 0, true)
+    } else {
+        (v, d, false)
+    }
+}
+
+fn ms(us: i64) -> i64 {
+    us.max(0) / 1000
+}
+
+/// Computes the timeline of a create delivery as known at `at`.
+pub(crate) fn timeline(pod: &PodState, at: i64) -> Timeline {
+    let mut tl = Timeline::default();
+    let c = pod.created.t;
+    let mut cursor = c;
+    let clamp = |tl: &mut Timeline, name: &str| tl.flags.push(format!("clamped:{name}"));
+
+    let bound = pod.bound.by(at).then_some(pod.bound);
+    let kubelet = pod.kubelet_first.by(at).then_some(pod.kubelet_first);
+    let has_init = pod.containers.iter().any(|c| c.init);
+    let init_done = (has_init && pod.initialized.by(at)).then_some(pod.initialized);
+    let mains: Vec<&crate::pod::Container> = pod.containers.iter().filter(|c| !c.init).collect();
+    let started = if !mains.is_empty() && mains.iter().all(|c| c.started.by(at)) {
+        mains.iter().map(|c| c.started).max_by_key(|s| s.t)
+    } else {
+        None
+    };
+    let done = pod.completion();
+    let ready = (done.by(at) && !pod.is_job).then_some(done);
+
+    tl.pulls = merge(
+        pod.pulls
+            .iter()
+            .filter_map(|p| p.interval(at))
+            .map(|(a, b, _)| (a, b))
+            .collect(),
+    );
+
+    if let Some(b) = bound {
+        let (v, d, cl) = place(cursor, b);
+        if cl {
+            clamp(&mut tl, "schedule");
+        }
+        tl.phases.schedule_ms = Some(ms(d));
+        cursor = v;
+    }
+    let pull_from;
+    if let Some(k) = kubelet {
+        let (v, d, cl) = place(cursor, k);
+        if bound.is_some() {
+            if cl {
+                clamp(&mut tl, "sandbox");
+            }
+            tl.phases.sandbox_ms = Some(ms(d));
+        }
+        cursor = v;
+        pull_from = v;
+    } else {
+        pull_from = cursor;
+    }
+    let mut init_interval = None;
+    if let Some(i) = init_done {
+        let (v, d, cl) = place(cursor, i);
+        if cl {
+            clamp(&mut tl, "init");
+        }
+        let pulls_in = len_within(&tl.pulls, cursor, v);
+        let init_start = pod
+            .containers
+            .iter()
+            .filter(|c| c.init && c.started.by(at))
+            .map(|c| c.started.t)
+            .min()
+            .unwrap_or(cursor)
+            .max(cursor.min(v));
+        init_interval = Some((init_start.min(v), v));
+        tl.phases.init_ms = Some(ms(d - pulls_in));
+        cursor = v;
+    }
+    let pull_to;
+    if let Some(s) = started {
+        let (v, d, cl) = place(cursor, s);
+        if cl {
+            clamp(&mut tl, "container_start");
+        }
+        let pulls_in = len_within(&tl.pulls, cursor, v);
+        tl.phases.container_start_ms = Some(ms(d - pulls_in));
+        tl.all_started = Some(v);
+        cursor = v;
+        pull_to = v;
+    } else {
+        pull_to = at.max(pull_from);
+    }
+    if !tl.pulls.is_empty() || kubelet.is_some() {
+        tl.phases.image_pull_ms = Some(ms(len_within(&tl.pulls, pull_from, pull_to)));
+    }
+    if let Some(r) = ready {
+        if started.is_some() {
+            let (v, d, cl) = place(cursor, r);
+            if cl {
+                clamp(&mut tl, "readiness");
+            }
+            tl.phases.readiness_ms = Some(ms(d));
+            cursor = v;
+        }
+    }
+    let _ = cursor;
+
+    // The stage still running at `at` (for `<Stage>TooMuchTime`).
+    if !done.by(at) {
+        let open_pull = pod
+            .pulls
+            .iter()
+            .filter_map(|p| p.interval(at))
+            .any(|(_, _, closed)| !closed);
+        tl.open_stage = Some(if bound.is_none() {
+            ("DefaultSchedule", c)
+        } else if kubelet.is_none() {
+            ("SandboxCreate", bound.map(|b| b.t).unwrap_or(c))
+        } else if open_pull {
+            ("ImagePull", kubelet.map(|k| k.t).unwrap_or(c))
+        } else if has_init && init_done.is_none() {
+            ("PodInitial", kubelet.map(|k| k.t).unwrap_or(c))
+        } else if started.is_none() {
+            (
+                "ContainerStart",
+                init_done.or(kubelet).map(|k| k.t).unwrap_or(c),
+            )
+        } else if pod.containers_ready.by(at) {
+            ("PodReady", pod.containers_ready.t)
+        } else {
+            ("ContainerReady", tl.all_started.unwrap_or(c))
+        });
+    }
+
+    // Official pod-startup SLI: creation -> all containers started, minus
+    // pulls and init containers; not for stateful or unschedulable pods.
+    if let Some(s) = tl.all_started {
+        if !pod.stateful && pod.unschedulable == crate::pod::NONE {
+            let mut excl = tl.pulls.clone();
+            if let Some(iv) = init_interval {
+                excl.push(iv);
+            }
+            let excl = merge(excl);
+            tl.k8s_sli_us = Some((s - c - len_within(&excl, c, s)).max(0));
+        }
+    }
+    tl
+}
+
+/// Time of closed `custom` spans not overlapped by any `k8s` span, inside
+/// `[from, to]`, as known at `to`.
+pub(crate) fn custom_exclusive(cfg: &SpanConfig, pod: &PodState, from: i64, to: i64) -> i64 {
+    if to <= from || !track::has_custom_end(cfg, pod) {
+        return 0;
+    }
+    let spans = track::evaluate(cfg, pod, Action::Create, to);
+    let mut custom = Vec::new();
+    let mut k8s = Vec::new();
+    for s in &spans {
+        let iv = (s.start.max(from), s.end.min(to));
+        match cfg.spans[s.span as usize].owner {
+            SpanOwner::Custom if s.closed => custom.push(iv),
+            SpanOwner::K8s => k8s.push(iv),
+            _ => {}
+        }
+    }
+    minus_len(&merge(custom), &merge(k8s))
+}
+
+/// The create deadline: created + SLO + closed custom time before it
+/// (the smallest `x >= created + SLO + custom_exclusive(created, x)`).
+pub(crate) fn deadline(cfg: &SpanConfig, pod: &PodState) -> Option<i64> {
+    let slo = pod.slo()?;
+    let c = pod.created.t;
+    let base = c.saturating_add(slo);
+    if !track::has_custom_end(cfg, pod) {
+        return Some(base);
+    }
+    let mut x = base;
+    for _ in 0..16 {
+        let nx = base + custom_exclusive(cfg, pod, c, x);
+        if nx <= x {
+            return Some(x);
+        }
+        x = nx;
+    }
+    Some(x)
+}
