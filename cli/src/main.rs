@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod inputs;
 
 /// Lunettes-rs: pod delivery SLOs, diagnosis and traces for a fleet of Kubernetes clusters.
 #[derive(Parser)]
