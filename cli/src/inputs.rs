@@ -21,7 +21,10 @@ pub fn is_stdin(p: &Path) -> bool {
 
 /// Expands `paths` into `(cluster, file)` pairs, in a stable (sorted) order
 /// within each directory. Errors when a path does not exist.
-pub fn read_inputs(paths: &[PathBuf], default_cluster: &str) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub fn read_inputs(
+    paths: &[PathBuf],
+    default_cluster: &str,
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for p in paths {
         if is_stdin(p) {
@@ -53,7 +56,10 @@ pub fn read_inputs(paths: &[PathBuf], default_cluster: &str) -> anyhow::Result<V
 }
 
 fn is_input_file(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     !name.starts_with('.') && !NOT_INPUTS.contains(&name.as_ref())
 }
 
@@ -88,13 +94,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("east/logs")).unwrap();
         std::fs::create_dir_all(root.join("west")).unwrap();
-        for f in ["east/logs/audit.log", "east/events.yaml", "west/a.log", "top.json", "truth.jsonl", ".hidden"] {
+        for f in [
+            "east/logs/audit.log",
+            "east/events.yaml",
+            "west/a.log",
+            "top.json",
+            "truth.jsonl",
+            ".hidden",
+        ] {
             std::fs::write(root.join(f), "").unwrap();
         }
         let got = read_inputs(&[root.clone(), PathBuf::from("-")], "dflt").unwrap();
         let rel: Vec<(String, String)> = got
             .into_iter()
-            .map(|(c, p)| (c, p.strip_prefix(&root).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string())))
+            .map(|(c, p)| {
+                (
+                    c,
+                    p.strip_prefix(&root)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_else(|_| p.display().to_string()),
+                )
+            })
             .collect();
         let want: Vec<(String, String)> = [
             ("east", "east/events.yaml"),

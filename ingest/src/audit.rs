@@ -52,7 +52,10 @@ impl AuditView<'_> {
     }
 }
 
-fn parse<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, what: &str) -> Result<Option<T>, String> {
+fn parse<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    what: &str,
+) -> Result<Option<T>, String> {
     match raw {
         None => Ok(None),
         Some(r) if r.get() == "null" => Ok(None),
@@ -76,14 +79,23 @@ pub(crate) fn process(
     match (v.resource, v.subresource) {
         ("pods", "") => pods(mem, cluster, v, out),
         ("pods", "status") if matches!(v.verb, "patch" | "update") => status(mem, cluster, v, out),
-        ("pods", "binding") | ("bindings", "") if v.verb == "create" => binding(mem, cluster, v, out),
+        ("pods", "binding") | ("bindings", "") if v.verb == "create" => {
+            binding(mem, cluster, v, out)
+        }
         ("pods", "eviction") if v.verb == "create" => eviction(mem, cluster, v, out),
         ("events", "") if v.verb != "delete" => events(mem, cluster, v, out),
         _ => Ok(Outcome::Skipped),
     }
 }
 
-fn record(v: &AuditView<'_>, cluster: &str, resource: &str, ns: &str, name: &str, uid: String) -> Record {
+fn record(
+    v: &AuditView<'_>,
+    cluster: &str,
+    resource: &str,
+    ns: &str,
+    name: &str,
+    uid: String,
+) -> Record {
     Record {
         cluster: cluster.to_string(),
         source: Source::Audit,
@@ -135,7 +147,12 @@ fn ident<'x>(v: &'x AuditView<'_>, body: Option<&'x PodObject<'_>>) -> (&'x str,
     (ns, name)
 }
 
-fn pods(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+fn pods(
+    mem: &mut Memory,
+    cluster: &str,
+    v: &AuditView<'_>,
+    out: &mut Vec<HyperEvent>,
+) -> Result<Outcome, String> {
     let request: Option<PodObject> = parse(v.request, "requestObject")?;
     let response: Option<PodObject> = parse(v.response, "responseObject")?;
     let full = response
@@ -170,11 +187,17 @@ fn pods(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperE
                 }
             }
         }
-        "delete" => ops.push(TimedOp::now(delete_op(v, request.as_ref(), response.as_ref()))),
+        "delete" => ops.push(TimedOp::now(delete_op(
+            v,
+            request.as_ref(),
+            response.as_ref(),
+        ))),
         _ if !v.ok() => return Ok(Outcome::Emitted(0)),
         _ => {
             let prev = mem.meta.get(&uid).cloned();
-            let next = full.and_then(|b| b.metadata.as_ref()).map(MetaState::from_meta);
+            let next = full
+                .and_then(|b| b.metadata.as_ref())
+                .map(MetaState::from_meta);
             match (&prev, &next, v.verb) {
                 (Some(p), Some(n), _) => ops::meta_diff(p, n, &mut ops),
                 (_, _, "patch") => {
@@ -197,20 +220,30 @@ fn pods(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperE
 
 /// `pod:deleted:success` when the pod is gone at once (grace 0/nil and no
 /// finalizers), `pod:delete:success` when deletion started, `pod:delete:failed`.
-fn delete_op(v: &AuditView<'_>, request: Option<&PodObject<'_>>, response: Option<&PodObject<'_>>) -> String {
+fn delete_op(
+    v: &AuditView<'_>,
+    request: Option<&PodObject<'_>>,
+    response: Option<&PodObject<'_>>,
+) -> String {
     if !v.ok() {
         return "pod:delete:failed".into();
     }
     let immediate = match response {
         Some(r) if r.is_pod() => {
             let meta = r.metadata.as_ref();
-            let grace = meta.and_then(|m| m.deletion_grace_period_seconds).map_or(0, |g| g.0);
-            let finalizers = meta.and_then(|m| m.finalizers.as_ref()).is_some_and(|f| !f.is_empty());
+            let grace = meta
+                .and_then(|m| m.deletion_grace_period_seconds)
+                .map_or(0, |g| g.0);
+            let finalizers = meta
+                .and_then(|m| m.finalizers.as_ref())
+                .is_some_and(|f| !f.is_empty());
             grace == 0 && !finalizers
         }
         // A Status answer means the object is already gone.
         Some(r) if r.kind.as_deref() == Some("Status") => true,
-        _ => request.and_then(|r| r.grace_period_seconds).is_some_and(|g| g.0 == 0),
+        _ => request
+            .and_then(|r| r.grace_period_seconds)
+            .is_some_and(|g| g.0 == 0),
     };
     if immediate {
         "pod:deleted:success".into()
@@ -219,7 +252,12 @@ fn delete_op(v: &AuditView<'_>, request: Option<&PodObject<'_>>, response: Optio
     }
 }
 
-fn status(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+fn status(
+    mem: &mut Memory,
+    cluster: &str,
+    v: &AuditView<'_>,
+    out: &mut Vec<HyperEvent>,
+) -> Result<Outcome, String> {
     if !v.ok() {
         return Ok(Outcome::Emitted(0));
     }
@@ -250,7 +288,12 @@ fn status(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<Hype
     Ok(Outcome::Emitted(rec.emit(ops, facts, out)))
 }
 
-fn binding(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+fn binding(
+    mem: &mut Memory,
+    cluster: &str,
+    v: &AuditView<'_>,
+    out: &mut Vec<HyperEvent>,
+) -> Result<Outcome, String> {
     let body: Option<BindingObject> = parse(v.request, "requestObject")?;
     let meta = body.as_ref().and_then(|b| b.metadata.as_ref());
     let ns = if v.namespace.is_empty() {
@@ -276,10 +319,19 @@ fn binding(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<Hyp
         .and_then(|b| b.target.as_ref())
         .and_then(|t| non_empty(&t.name));
     let facts = node.filter(|_| v.ok()).map(pod::node_only);
-    Ok(Outcome::Emitted(rec.emit(vec![TimedOp::now(op.into())], facts, out)))
+    Ok(Outcome::Emitted(rec.emit(
+        vec![TimedOp::now(op.into())],
+        facts,
+        out,
+    )))
 }
 
-fn eviction(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+fn eviction(
+    mem: &mut Memory,
+    cluster: &str,
+    v: &AuditView<'_>,
+    out: &mut Vec<HyperEvent>,
+) -> Result<Outcome, String> {
     let uid = mem.resolve(v.namespace, v.name, v.uid);
     let rec = record(v, cluster, "pods/eviction", v.namespace, v.name, uid);
     let op = if v.ok() {
@@ -287,10 +339,19 @@ fn eviction(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<Hy
     } else {
         "pod:eviction:failed"
     };
-    Ok(Outcome::Emitted(rec.emit(vec![TimedOp::now(op.into())], None, out)))
+    Ok(Outcome::Emitted(rec.emit(
+        vec![TimedOp::now(op.into())],
+        None,
+        out,
+    )))
 }
 
-fn events(mem: &mut Memory, cluster: &str, v: &AuditView<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+fn events(
+    mem: &mut Memory,
+    cluster: &str,
+    v: &AuditView<'_>,
+    out: &mut Vec<HyperEvent>,
+) -> Result<Outcome, String> {
     if !v.ok() {
         return Ok(Outcome::Emitted(0));
     }

@@ -47,7 +47,9 @@ pub(crate) fn fields(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
             let mut start = i;
             loop {
                 match memchr_quote(&b[i..]) {
-                    None => return Err(format!("unterminated quoted field in column {}", out.len())),
+                    None => {
+                        return Err(format!("unterminated quoted field in column {}", out.len()))
+                    }
                     Some(q) => {
                         s.push_str(&line[start..i + q]);
                         i += q + 1;
@@ -63,7 +65,10 @@ pub(crate) fn fields(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
             }
             out.push(Cow::Owned(s));
             if i < b.len() && b[i] != b',' {
-                return Err(format!("unexpected character after quoted field in column {}", out.len() - 1));
+                return Err(format!(
+                    "unexpected character after quoted field in column {}",
+                    out.len() - 1
+                ));
             }
         } else {
             let end = line[i..].find(',').map_or(b.len(), |p| i + p);
@@ -88,7 +93,10 @@ pub(crate) fn looks_like_audit_csv(first_line: &str) -> bool {
         Ok(f) => {
             f.len() >= 12
                 && parse_rfc3339(&f[1]).is_some()
-                && matches!(&*f[10], "ResponseComplete" | "ResponseStarted" | "RequestReceived" | "Panic")
+                && matches!(
+                    &*f[10],
+                    "ResponseComplete" | "ResponseStarted" | "RequestReceived" | "Panic"
+                )
         }
         Err(_) => false,
     }
@@ -110,18 +118,30 @@ fn namespace_of_uri(uri: &str) -> &str {
 /// ResponseComplete (the others repeat it).
 pub(crate) fn view<'v>(f: &'v [Cow<'_, str>]) -> Result<Option<AuditView<'v>>, String> {
     if f.len() != COLUMNS {
-        return Err(format!("expected {COLUMNS} CSV columns, found {} (truncated row?)", f.len()));
+        return Err(format!(
+            "expected {COLUMNS} CSV columns, found {} (truncated row?)",
+            f.len()
+        ));
     }
     if !matches!(&*f[10], "ResponseComplete" | "Panic") {
         return Ok(None);
     }
-    let time = parse_rfc3339(&f[1]).ok_or_else(|| format!("column 1 {:?} is not an RFC 3339 timestamp", &*f[1]))?;
+    let time = parse_rfc3339(&f[1])
+        .ok_or_else(|| format!("column 1 {:?} is not an RFC 3339 timestamp", &*f[1]))?;
     let code = if f[11].is_empty() {
         None
     } else {
-        Some(f[11].parse::<i32>().map_err(|_| format!("column 11 {:?} is not an HTTP status code", &*f[11]))?)
+        Some(
+            f[11]
+                .parse::<i32>()
+                .map_err(|_| format!("column 11 {:?} is not an HTTP status code", &*f[11]))?,
+        )
     };
-    let namespace = if f[7].is_empty() { namespace_of_uri(&f[8]) } else { &f[7] };
+    let namespace = if f[7].is_empty() {
+        namespace_of_uri(&f[8])
+    } else {
+        &f[7]
+    };
     Ok(Some(AuditView {
         audit_id: &f[9],
         time,
@@ -161,10 +181,15 @@ mod tests {
         assert!(looks_like_audit_csv(ROW));
         let f = fields(ROW).unwrap();
         let v = view(&f).unwrap().unwrap();
-        assert_eq!((v.verb, v.resource, v.subresource), ("create", "pods", "binding"));
+        assert_eq!(
+            (v.verb, v.resource, v.subresource),
+            ("create", "pods", "binding")
+        );
         assert_eq!(v.namespace, "kps");
         assert_eq!(v.code, Some(201));
         let short = fields("a,b,c").unwrap();
-        assert!(view(&short).unwrap_err().contains("expected 15 CSV columns, found 3"));
+        assert!(view(&short)
+            .unwrap_err()
+            .contains("expected 15 CSV columns, found 3"));
     }
 }

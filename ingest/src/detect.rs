@@ -92,7 +92,6 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<YamlDoc<'_>> {
     let mut start = 0usize; // byte offset of current doc
     let mut start_line = 1u64;
     let mut offset = 0usize;
-    let mut line_no = 1u64;
     fn push<'t>(text: &'t str, from: usize, to: usize, line: u64, docs: &mut Vec<YamlDoc<'t>>) {
         let chunk = &text[from..to];
         let has_content = chunk.lines().any(|l| {
@@ -107,14 +106,13 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<YamlDoc<'_>> {
             });
         }
     }
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1u64..).zip(text.split_inclusive('\n')) {
         if is_separator(line.trim_end_matches(['\n', '\r'])) {
             push(text, start, offset, start_line, &mut docs);
             start = offset + line.len();
             start_line = line_no + 1;
         }
         offset += line.len();
-        line_no += 1;
     }
     push(text, start, text.len(), start_line, &mut docs);
     docs
@@ -129,7 +127,10 @@ fn observed_comment(chunk: &str) -> Option<(i64, bool)> {
         }
         let comment = l.strip_prefix('#')?;
         if let Some(i) = comment.find("\"time\"") {
-            let rest = comment[i + 6..].trim_start().strip_prefix(':')?.trim_start();
+            let rest = comment[i + 6..]
+                .trim_start()
+                .strip_prefix(':')?
+                .trim_start();
             let rest = rest.strip_prefix('"')?;
             let end = rest.find('"')?;
             return parse_rfc3339(&rest[..end]);

@@ -13,9 +13,7 @@
 //! seconds; `time_precision` says which.
 
 use lunettes_schemas::time::parse_rfc3339;
-use lunettes_schemas::{
-    Actor, EventInfo, HyperEvent, Kind, ObjectRef, Source, TimePrecision,
-};
+use lunettes_schemas::{Actor, EventInfo, HyperEvent, Kind, ObjectRef, Source, TimePrecision};
 
 use crate::k8s::{non_empty, EventObject, S};
 use crate::redact;
@@ -33,7 +31,9 @@ pub(crate) struct EventOrigin {
 
 /// The pod an event is about: (namespace, name, uid, fieldPath), or `None`
 /// when it is about something else.
-pub(crate) fn regarding_pod<'e>(ev: &'e EventObject<'_>) -> Option<(&'e str, &'e str, &'e str, &'e str)> {
+pub(crate) fn regarding_pod<'e>(
+    ev: &'e EventObject<'_>,
+) -> Option<(&'e str, &'e str, &'e str, &'e str)> {
     let r = ev.involved_object.as_ref().or(ev.regarding.as_ref())?;
     if r.kind.as_deref() != Some("Pod") {
         return None;
@@ -61,8 +61,14 @@ pub(crate) fn to_hyper_event(
     let Some((ns, name, _, field_path)) = regarding_pod(ev) else {
         return Ok(None);
     };
-    let meta_created = ev.metadata.as_ref().and_then(|m| m.creation_timestamp.as_ref());
-    let series_last = ev.series.as_ref().and_then(|s| s.last_observed_time.as_ref());
+    let meta_created = ev
+        .metadata
+        .as_ref()
+        .and_then(|m| m.creation_timestamp.as_ref());
+    let series_last = ev
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref());
     let candidates: [Option<&S<'_>>; 7] = [
         series_last,
         ev.event_time.as_ref(),
@@ -86,7 +92,9 @@ pub(crate) fn to_hyper_event(
         }
     }
     let Some((time_us, precise)) = chosen else {
-        return Err("event has no eventTime, lastTimestamp, firstTimestamp or creationTimestamp".into());
+        return Err(
+            "event has no eventTime, lastTimestamp, firstTimestamp or creationTimestamp".into(),
+        );
     };
     let count = ev
         .series
@@ -101,19 +109,31 @@ pub(crate) fn to_hyper_event(
         .first_timestamp
         .as_ref()
         .or(ev.deprecated_first_timestamp.as_ref())
-        .or(if ev.series.is_some() { ev.event_time.as_ref() } else { None })
+        .or(if ev.series.is_some() {
+            ev.event_time.as_ref()
+        } else {
+            None
+        })
         .and_then(|s| parse_rfc3339(s))
         .map(|t| t.0);
     let component = non_empty(&ev.reporting_controller)
         .or_else(|| non_empty(&ev.reporting_component))
         .or_else(|| ev.source.as_ref().and_then(|s| non_empty(&s.component)))
-        .or_else(|| ev.deprecated_source.as_ref().and_then(|s| non_empty(&s.component)))
+        .or_else(|| {
+            ev.deprecated_source
+                .as_ref()
+                .and_then(|s| non_empty(&s.component))
+        })
         .unwrap_or("");
     let host = ev
         .source
         .as_ref()
         .and_then(|s| non_empty(&s.host))
-        .or_else(|| ev.deprecated_source.as_ref().and_then(|s| non_empty(&s.host)))
+        .or_else(|| {
+            ev.deprecated_source
+                .as_ref()
+                .and_then(|s| non_empty(&s.host))
+        })
         .or_else(|| {
             // The kubelet reports its node name as reportingInstance.
             if component == "kubelet" {
@@ -200,7 +220,10 @@ mod tests {
         assert_eq!(h.time_precision, TimePrecision::Seconds);
         assert_eq!(h.dedup_id, "e1:5");
         let e = h.event.unwrap();
-        assert_eq!((e.count, e.host.as_str(), e.component.as_str()), (5, "n1", "kubelet"));
+        assert_eq!(
+            (e.count, e.host.as_str(), e.component.as_str()),
+            (5, "n1", "kubelet")
+        );
         assert_eq!(e.first_us, Some(1_704_067_200_000_000));
         assert_eq!(h.object.field_path, "spec.containers{c}");
         assert_eq!(h.object.namespace, "default");
@@ -228,7 +251,9 @@ mod tests {
     fn not_about_a_pod_and_no_time() {
         let ev: EventObject =
             serde_json::from_str(r#"{"involvedObject":{"kind":"Node","name":"n"}}"#).unwrap();
-        assert!(to_hyper_event("c", &ev, "", EventOrigin::default()).unwrap().is_none());
+        assert!(to_hyper_event("c", &ev, "", EventOrigin::default())
+            .unwrap()
+            .is_none());
         let ev: EventObject =
             serde_json::from_str(r#"{"involvedObject":{"kind":"Pod","name":"n"}}"#).unwrap();
         assert!(to_hyper_event("c", &ev, "", EventOrigin::default()).is_err());

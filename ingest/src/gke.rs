@@ -106,7 +106,11 @@ pub(crate) fn http_code(rpc: i64, verb: &str) -> i32 {
 }
 
 /// The audit view of a GKE entry, or `None` when it is not a Kubernetes API call.
-pub(crate) fn view<'v>(pp: &'v ProtoPayload<'_>, audit_id: &'v str, time: (i64, bool)) -> Option<AuditView<'v>> {
+pub(crate) fn view<'v>(
+    pp: &'v ProtoPayload<'_>,
+    audit_id: &'v str,
+    time: (i64, bool),
+) -> Option<AuditView<'v>> {
     let (resource, subresource, verb) = split_method(pp.method_name.as_deref()?)?;
     let (namespace, name) = split_resource_name(pp.resource_name.as_deref().unwrap_or(""));
     let status = pp.status.as_ref();
@@ -143,8 +147,14 @@ mod tests {
 
     #[test]
     fn methods() {
-        assert_eq!(split_method("io.k8s.core.v1.pods.status.patch"), Some(("pods", "status", "patch")));
-        assert_eq!(split_method("io.k8s.core.v1.pods.create"), Some(("pods", "", "create")));
+        assert_eq!(
+            split_method("io.k8s.core.v1.pods.status.patch"),
+            Some(("pods", "status", "patch"))
+        );
+        assert_eq!(
+            split_method("io.k8s.core.v1.pods.create"),
+            Some(("pods", "", "create"))
+        );
         assert_eq!(
             split_method("io.k8s.coordination.v1.leases.update"),
             Some(("leases", "", "update"))
@@ -153,7 +163,10 @@ mod tests {
             split_method("io.k8s.events.k8s.io.v1.events.create"),
             Some(("events", "", "create"))
         );
-        assert_eq!(split_method("google.container.v1.ClusterManager.GetCluster"), None);
+        assert_eq!(
+            split_method("google.container.v1.ClusterManager.GetCluster"),
+            None
+        );
         assert_eq!(split_method("io.k8s.core.v1"), None);
     }
 

@@ -78,7 +78,12 @@ impl Normalizer {
     ///
     /// Bad records are reported in [`Report::errors`] and never stop the
     /// records around them.
-    pub fn normalize_document(&mut self, input: &str, bytes: &[u8], out: &mut Vec<HyperEvent>) -> Report {
+    pub fn normalize_document(
+        &mut self,
+        input: &str,
+        bytes: &[u8],
+        out: &mut Vec<HyperEvent>,
+    ) -> Report {
         let mut report = Report::default();
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
@@ -115,7 +120,9 @@ impl Normalizer {
                 };
                 self.route_json(&ctx, text, out, &mut report);
             }
-            Format::JsonLines | Format::AuditCsv => self.lines(input, bytes, format, out, &mut report),
+            Format::JsonLines | Format::AuditCsv => {
+                self.lines(input, bytes, format, out, &mut report)
+            }
             Format::Yaml => self.yaml(input, text, out, &mut report),
         }
         report
@@ -126,7 +133,13 @@ impl Normalizer {
     /// 1-based and only used in errors. Returns the number of HyperEvents
     /// appended, or the error; a line holding a list reports its first bad
     /// item as the error after appending the good items' HyperEvents.
-    pub fn normalize_line(&mut self, input: &str, line_no: u64, line: &[u8], out: &mut Vec<HyperEvent>) -> Result<usize, InputError> {
+    pub fn normalize_line(
+        &mut self,
+        input: &str,
+        line_no: u64,
+        line: &[u8],
+        out: &mut Vec<HyperEvent>,
+    ) -> Result<usize, InputError> {
         let text = std::str::from_utf8(line).map_err(|e| {
             InputError::new(
                 input,
@@ -151,8 +164,14 @@ impl Normalizer {
     /// The value is re-serialized and read by the same typed parser as raw
     /// input; collectors that hold the raw bytes should prefer
     /// [`Normalizer::normalize_line`] / [`Normalizer::normalize_document`].
-    pub fn normalize_json_value(&mut self, input: &str, v: &serde_json::Value, out: &mut Vec<HyperEvent>) -> Result<usize, InputError> {
-        let text = serde_json::to_string(v).map_err(|e| InputError::new(input, None, e.to_string()))?;
+    pub fn normalize_json_value(
+        &mut self,
+        input: &str,
+        v: &serde_json::Value,
+        out: &mut Vec<HyperEvent>,
+    ) -> Result<usize, InputError> {
+        let text =
+            serde_json::to_string(v).map_err(|e| InputError::new(input, None, e.to_string()))?;
         let ctx = Ctx {
             input,
             line: None,
@@ -163,7 +182,12 @@ impl Normalizer {
         self.single(&ctx, &text, out)
     }
 
-    fn single(&mut self, ctx: &Ctx<'_>, text: &str, out: &mut Vec<HyperEvent>) -> Result<usize, InputError> {
+    fn single(
+        &mut self,
+        ctx: &Ctx<'_>,
+        text: &str,
+        out: &mut Vec<HyperEvent>,
+    ) -> Result<usize, InputError> {
         let mut report = Report::default();
         self.route_json(ctx, text, out, &mut report);
         match report.errors.into_iter().next() {
@@ -172,17 +196,32 @@ impl Normalizer {
         }
     }
 
-    fn lines(&mut self, input: &str, bytes: &[u8], format: Format, out: &mut Vec<HyperEvent>, report: &mut Report) {
+    fn lines(
+        &mut self,
+        input: &str,
+        bytes: &[u8],
+        format: Format,
+        out: &mut Vec<HyperEvent>,
+        report: &mut Report,
+    ) {
         for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
             let line_no = i as u64 + 1;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let raw = if i == 0 { raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw) } else { raw };
+            let raw = if i == 0 {
+                raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw)
+            } else {
+                raw
+            };
             let Ok(text) = std::str::from_utf8(raw) else {
                 report.records += 1;
-                report.errors.push(InputError::new(input, Some(line_no), "line is not valid UTF-8"));
+                report.errors.push(InputError::new(
+                    input,
+                    Some(line_no),
+                    "line is not valid UTF-8",
+                ));
                 continue;
             };
             let ctx = Ctx {
@@ -199,7 +238,13 @@ impl Normalizer {
         }
     }
 
-    fn csv_row(&mut self, ctx: &Ctx<'_>, text: &str, out: &mut Vec<HyperEvent>, report: &mut Report) {
+    fn csv_row(
+        &mut self,
+        ctx: &Ctx<'_>,
+        text: &str,
+        out: &mut Vec<HyperEvent>,
+        report: &mut Report,
+    ) {
         report.records += 1;
         let result = csv::fields(text).and_then(|f| match csv::view(&f)? {
             None => Ok(Outcome::Skipped),

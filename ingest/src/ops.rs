@@ -127,7 +127,9 @@ pub(crate) fn container_state_op(
     }
     if let Some(w) = &state.waiting {
         let reason = non_empty(&w.reason)?;
-        return Some(TimedOp::now(format!("{prefix}State:{name}:Waiting:{reason}")));
+        return Some(TimedOp::now(format!(
+            "{prefix}State:{name}:Waiting:{reason}"
+        )));
     }
     None
 }
@@ -215,7 +217,11 @@ pub(crate) fn meta_patch_ops(patch: &Meta<'_>, prev: Option<&MetaState>, out: &m
     }
     let maps = [
         ("label", &patch.labels, prev.map(|p| &p.labels)),
-        ("annotation", &patch.annotations, prev.map(|p| &p.annotations)),
+        (
+            "annotation",
+            &patch.annotations,
+            prev.map(|p| &p.annotations),
+        ),
     ];
     for (what, m, prev_map) in maps {
         for (k, v) in m.iter().flatten() {
@@ -251,16 +257,14 @@ mod tests {
 
     #[test]
     fn status_vocabulary() {
-        let out = ops(
-            r#"{"phase":"Running","podIP":"10.1.1.1",
+        let out = ops(r#"{"phase":"Running","podIP":"10.1.1.1",
             "conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2024-01-01T00:00:05Z"},
                           {"type":"ContainersReady","message":"no status here"}],
             "initContainerStatuses":[{"name":"i","ready":true,"restartCount":0,
                 "state":{"terminated":{"reason":"Completed","exitCode":0,"finishedAt":"2024-01-01T00:00:03Z"}}}],
             "containerStatuses":[{"name":"c","ready":false,"restartCount":2,
                 "state":{"waiting":{"reason":"CrashLoopBackOff"}}},
-                {"name":"d","state":{"running":{"startedAt":"2024-01-01T00:00:04Z"}}}]}"#,
-        );
+                {"name":"d","state":{"running":{"startedAt":"2024-01-01T00:00:04Z"}}}]}"#);
         let names: Vec<&str> = out.iter().map(|o| o.op.as_str()).collect();
         assert_eq!(
             names,
@@ -299,7 +303,11 @@ mod tests {
         let names: Vec<&str> = out.iter().map(|o| o.op.as_str()).collect();
         assert_eq!(
             names,
-            ["finalizer:a/b:delete", "label:app=web:delete", "label:app=api:add"]
+            [
+                "finalizer:a/b:delete",
+                "label:app=web:delete",
+                "label:app=api:add"
+            ]
         );
 
         let patch: Meta = serde_json::from_str(

@@ -122,10 +122,7 @@ fn container(c: &Container<'_>) -> ContainerFacts {
             1.0,
         ),
         has_readiness_probe: c.readiness_probe.is_some(),
-        has_post_start: c
-            .lifecycle
-            .as_ref()
-            .is_some_and(|l| l.post_start.is_some()),
+        has_post_start: c.lifecycle.as_ref().is_some_and(|l| l.post_start.is_some()),
     }
 }
 

@@ -82,11 +82,17 @@ pub fn parse_scaled(s: &str, scale_pow10: i32) -> Option<i64> {
     };
     let exp10 = pow10 + scale_pow10 - frac_digits + dropped;
     let saturated = if negative { i64::MIN } else { i64::MAX };
-    let Some(mut v) = 1024i128.checked_pow(pow1024).and_then(|p| mantissa.checked_mul(p)) else {
+    let Some(mut v) = 1024i128
+        .checked_pow(pow1024)
+        .and_then(|p| mantissa.checked_mul(p))
+    else {
         return Some(saturated);
     };
     if exp10 >= 0 {
-        match 10i128.checked_pow(exp10 as u32).and_then(|p| v.checked_mul(p)) {
+        match 10i128
+            .checked_pow(exp10 as u32)
+            .and_then(|p| v.checked_mul(p))
+        {
             Some(x) => v = x,
             None => return Some(saturated),
         }
@@ -140,7 +146,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "Mi", "1.2.3", "1Xi", "abc", ".", "1e", "1e99", "--1", "1..5"] {
+        for s in [
+            "", "Mi", "1.2.3", "1Xi", "abc", ".", "1e", "1e99", "--1", "1..5",
+        ] {
             assert_eq!(bytes(s), None, "{s}");
         }
     }
@@ -148,7 +156,10 @@ mod tests {
     #[test]
     fn saturates_instead_of_overflowing() {
         assert_eq!(bytes("100Ei"), Some(i64::MAX));
-        assert_eq!(bytes("99999999999999999999999999999999999999999"), Some(i64::MAX));
+        assert_eq!(
+            bytes("99999999999999999999999999999999999999999"),
+            Some(i64::MAX)
+        );
         assert_eq!(cpu_millis("1n"), Some(1));
     }
 }

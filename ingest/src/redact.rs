@@ -160,7 +160,9 @@ mod tests {
     fn sensitive_keys() {
         assert!(key_is_sensitive("db-password"));
         assert!(key_is_sensitive("X-API-KEY"));
-        assert!(key_is_sensitive("kubectl.kubernetes.io/last-applied-configuration"));
+        assert!(key_is_sensitive(
+            "kubectl.kubernetes.io/last-applied-configuration"
+        ));
         assert!(key_is_sensitive("example.com/auth-header"));
         assert!(!key_is_sensitive("app"));
         assert!(!key_is_sensitive("pod-template-hash"));
@@ -169,16 +171,30 @@ mod tests {
     #[test]
     fn secret_values() {
         assert!(value_looks_secret(JWT));
-        assert!(value_looks_secret("-----BEGIN RSA PRIVATE KEY-----\nMIIE..."));
-        assert!(value_looks_secret("c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"));
+        assert!(value_looks_secret(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."
+        ));
+        assert!(value_looks_secret(
+            "c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"
+        ));
         assert!(value_looks_secret(&format!("Bearer {JWT}")));
-        assert!(value_looks_secret("password=c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"));
+        assert!(value_looks_secret(
+            "password=c2VjcmV0LXZhbHVlLXRoYXQtaXMtbG9uZy1lbm91Z2gxMjM0"
+        ));
         assert!(!value_looks_secret("nginx-deployment-5cdcc99dbf"));
         assert!(!value_looks_secret("web"));
-        assert!(!value_looks_secret("my-application-with-a-rather-long-name-v2"));
-        assert!(!value_looks_secret("ThisIsAVeryLongCamelCaseIdentifierName"));
-        assert!(value_looks_secret("UExBTlRFRC1CQVNFNjQtdmFsdWUtMTIzNDU2Nzg5MA=="));
-        assert!(value_looks_secret("3f2a9c0d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f"));
+        assert!(!value_looks_secret(
+            "my-application-with-a-rather-long-name-v2"
+        ));
+        assert!(!value_looks_secret(
+            "ThisIsAVeryLongCamelCaseIdentifierName"
+        ));
+        assert!(value_looks_secret(
+            "UExBTlRFRC1CQVNFNjQtdmFsdWUtMTIzNDU2Nzg5MA=="
+        ));
+        assert!(value_looks_secret(
+            "3f2a9c0d1e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f"
+        ));
     }
 
     #[test]
@@ -194,7 +210,8 @@ mod tests {
         let s = scrub_message(&m);
         assert!(!s.contains("eyJhbGci"), "{s}");
         assert!(s.contains("Failed to pull image"));
-        let pem = "cert -----BEGIN CERTIFICATE----- MIIBkTCB+wIJAK abc -----END CERTIFICATE----- done";
+        let pem =
+            "cert -----BEGIN CERTIFICATE----- MIIBkTCB+wIJAK abc -----END CERTIFICATE----- done";
         let s = scrub_message(pem);
         assert!(!s.contains("MIIBkTCB"), "{s}");
         assert!(s.ends_with("done"), "{s}");

@@ -145,7 +145,13 @@ fn time_of(field: &str, v: &str) -> Result<(i64, bool), String> {
 
 impl Normalizer {
     /// Normalizes one JSON record (object or array) and books the outcome in `report`.
-    pub(crate) fn route_json(&mut self, ctx: &Ctx<'_>, text: &str, out: &mut Vec<HyperEvent>, report: &mut Report) {
+    pub(crate) fn route_json(
+        &mut self,
+        ctx: &Ctx<'_>,
+        text: &str,
+        out: &mut Vec<HyperEvent>,
+        report: &mut Report,
+    ) {
         if text.trim_start().starts_with('[') {
             match serde_json::from_str::<Vec<&RawValue>>(text) {
                 Ok(items) => {
@@ -188,7 +194,12 @@ impl Normalizer {
                     .filter(|k| !k.is_empty())
                     .map(|k| (k.to_string(), api_version.unwrap_or("").to_string()));
                 for (i, item) in items.iter().enumerate() {
-                    self.route_json(&ctx.item("items", i, item_kind.clone()), item.get(), out, report);
+                    self.route_json(
+                        &ctx.item("items", i, item_kind.clone()),
+                        item.get(),
+                        out,
+                        report,
+                    );
                 }
                 return;
             }
@@ -221,20 +232,39 @@ impl Normalizer {
         }
     }
 
-    fn route_audit(&mut self, env: &Envelope<'_>, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
-        if !matches!(env.stage.as_deref(), None | Some("ResponseComplete") | Some("Panic")) {
+    fn route_audit(
+        &mut self,
+        env: &Envelope<'_>,
+        out: &mut Vec<HyperEvent>,
+    ) -> Result<Outcome, String> {
+        if !matches!(
+            env.stage.as_deref(),
+            None | Some("ResponseComplete") | Some("Panic")
+        ) {
             // RequestReceived / ResponseStarted repeat the ResponseComplete record.
             return Ok(Outcome::Skipped);
         }
-        let time = match (&env.stage_timestamp, &env.request_received_timestamp, &env.timestamp) {
+        let time = match (
+            &env.stage_timestamp,
+            &env.request_received_timestamp,
+            &env.timestamp,
+        ) {
             (Some(t), _, _) => time_of("stageTimestamp", t)?,
             (None, Some(t), _) => time_of("requestReceivedTimestamp", t)?,
             (None, None, Some(t)) => time_of("timestamp", t)?,
-            _ => return Err("audit event has no stageTimestamp, requestReceivedTimestamp or timestamp".into()),
+            _ => {
+                return Err(
+                    "audit event has no stageTimestamp, requestReceivedTimestamp or timestamp"
+                        .into(),
+                )
+            }
         };
         let oref = env.object_ref.as_ref();
-        fn field<'s, 'a>(o: Option<&'s AuditObjectRef<'a>>, f: fn(&'s AuditObjectRef<'a>) -> Option<&'s str>) -> &'s str {
-            o.and_then(|o| f(o)).unwrap_or("")
+        fn field<'s, 'a>(
+            o: Option<&'s AuditObjectRef<'a>>,
+            f: fn(&'s AuditObjectRef<'a>) -> Option<&'s str>,
+        ) -> &'s str {
+            o.and_then(f).unwrap_or("")
         }
         let view = AuditView {
             audit_id: env.audit_id.as_deref().unwrap_or(""),
@@ -270,7 +300,12 @@ impl Normalizer {
         audit::process(&mut self.memory, &self.cluster, &view, out)
     }
 
-    fn route_gke(&mut self, env: &Envelope<'_>, pp: &RawValue, out: &mut Vec<HyperEvent>) -> Result<Outcome, String> {
+    fn route_gke(
+        &mut self,
+        env: &Envelope<'_>,
+        pp: &RawValue,
+        out: &mut Vec<HyperEvent>,
+    ) -> Result<Outcome, String> {
         let payload: gke::ProtoPayload =
             serde_json::from_str(pp.get()).map_err(|e| format!("protoPayload: {e}"))?;
         let time = match &env.timestamp {
@@ -309,10 +344,18 @@ impl Normalizer {
         match k.kind.as_deref().or(kind) {
             Some("Pod") => {
                 let pod: PodObject = serde_json::from_str(text).map_err(|e| format!("Pod: {e}"))?;
-                snapshot::process(&mut self.memory, &self.cluster, &pod, ctx.observed, watch_type, out)
+                snapshot::process(
+                    &mut self.memory,
+                    &self.cluster,
+                    &pod,
+                    ctx.observed,
+                    watch_type,
+                    out,
+                )
             }
             Some("Event") => {
-                let ev: EventObject = serde_json::from_str(text).map_err(|e| format!("Event: {e}"))?;
+                let ev: EventObject =
+                    serde_json::from_str(text).map_err(|e| format!("Event: {e}"))?;
                 let Some((ns, name, uid, _)) = event::regarding_pod(&ev) else {
                     return Ok(Outcome::Skipped);
                 };

@@ -60,7 +60,12 @@ impl PodState {
                 .conditions
                 .iter()
                 .flatten()
-                .filter_map(|c| Some((non_empty(&c.type_)?.to_string(), non_empty(&c.status)?.to_string())))
+                .filter_map(|c| {
+                    Some((
+                        non_empty(&c.type_)?.to_string(),
+                        non_empty(&c.status)?.to_string(),
+                    ))
+                })
                 .collect();
             s.phase = st.phase.as_deref().unwrap_or("").to_string();
             s.has_ip = non_empty(&st.pod_ip).is_some();
@@ -80,7 +85,12 @@ impl PodState {
                 .iter()
                 .flatten()
                 .map(|c| memo("initContainer", c))
-                .chain(st.container_statuses.iter().flatten().map(|c| memo("container", c)))
+                .chain(
+                    st.container_statuses
+                        .iter()
+                        .flatten()
+                        .map(|c| memo("container", c)),
+                )
                 .collect();
         }
         if let Some(m) = &pod.metadata {
@@ -141,7 +151,8 @@ pub(crate) fn process(
     if name.is_empty() && uid.is_empty() {
         return Err("pod has neither metadata.name nor metadata.uid".into());
     }
-    let Some((observed_us, precise)) = observed.or_else(|| latest_time(pod).map(|t| (t, false))) else {
+    let Some((observed_us, precise)) = observed.or_else(|| latest_time(pod).map(|t| (t, false)))
+    else {
         return Err("pod snapshot carries no time (no creationTimestamp, conditions or container times) and none was given".into());
     };
     let key = if uid.is_empty() {
@@ -168,8 +179,14 @@ pub(crate) fn process(
                 .as_ref()
                 .and_then(|s| non_empty(&s.scheduler_name))
                 .unwrap_or("default-scheduler");
-            ops.push(TimedOp { op: ops::pod_create(true), at: created });
-            ops.push(TimedOp { op: ops::schedule_entry(sched), at: created });
+            ops.push(TimedOp {
+                op: ops::pod_create(true),
+                at: created,
+            });
+            ops.push(TimedOp {
+                op: ops::schedule_entry(sched),
+                at: created,
+            });
             &empty
         }
     };
@@ -180,10 +197,15 @@ pub(crate) fn process(
             .and_then(|m| m.deletion_timestamp.as_deref())
             .and_then(parse_rfc3339)
             .map(|(t, p)| {
-                let grace = meta.and_then(|m| m.deletion_grace_period_seconds).map_or(0, |g| g.0);
+                let grace = meta
+                    .and_then(|m| m.deletion_grace_period_seconds)
+                    .map_or(0, |g| g.0);
                 (t.saturating_sub(grace.saturating_mul(1_000_000)), p)
             });
-        ops.push(TimedOp { op: "pod:delete:success".into(), at });
+        ops.push(TimedOp {
+            op: "pod:delete:success".into(),
+            at,
+        });
     }
     if prev.is_some() {
         ops::meta_diff(&before.meta, &next.meta, &mut ops);
@@ -211,7 +233,15 @@ pub(crate) fn process(
         verb: String::new(),
         response_code: None,
         response_message: String::new(),
-        dedup: format!("{}:{}", if uid.is_empty() { format!("{ns}/{name}") } else { uid.to_string() }, rv),
+        dedup: format!(
+            "{}:{}",
+            if uid.is_empty() {
+                format!("{ns}/{name}")
+            } else {
+                uid.to_string()
+            },
+            rv
+        ),
         dedup_style: DedupStyle::Numbered,
     };
     if ops.is_empty() {
@@ -248,7 +278,12 @@ fn diff_status(pod: &PodObject<'_>, before: &PodState, next: &PodState, ops: &mu
         .iter()
         .flatten()
         .map(|c| ("initContainer", c))
-        .chain(st.container_statuses.iter().flatten().map(|c| ("container", c)));
+        .chain(
+            st.container_statuses
+                .iter()
+                .flatten()
+                .map(|c| ("container", c)),
+        );
     for (prefix, cs) in statuses {
         let Some(name) = non_empty(&cs.name) else {
             continue;

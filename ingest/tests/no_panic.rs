@@ -14,7 +14,11 @@ fn real(rel: &str) -> Vec<u8> {
 /// Real records of every format, small enough to mutate many times.
 fn seeds() -> Vec<Vec<u8>> {
     let csv = real("kubernetes-event-dataset/audit-logs.csv");
-    let csv_head: Vec<u8> = csv.split(|b| *b == b'\n').take(40).collect::<Vec<_>>().join(&b'\n');
+    let csv_head: Vec<u8> = csv
+        .split(|b| *b == b'\n')
+        .take(40)
+        .collect::<Vec<_>>()
+        .join(&b'\n');
     vec![
         real("falco/test/trace_files/k8s_audit/create_nginx_pod_privileged.json"),
         real("falco/test/trace_files/k8s_audit/create_configmap_sensitive_values.json"),
@@ -60,7 +64,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         any::<usize>().prop_map(Mutation::Truncate),
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(i, b)| Mutation::Insert(i, b)),
         (any::<usize>(), 1usize..64).prop_map(|(i, n)| Mutation::Delete(i, n)),
     ]
 }

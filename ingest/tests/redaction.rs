@@ -23,7 +23,17 @@ const PLANTED: &[&str] = &[
     "PLANTED-ARGS",
 ];
 
-fn audit(id: &str, verb: &str, resource: &str, sub: &str, name: &str, code: i64, req: Value, resp: Value) -> Value {
+/// `resource` may carry a subresource: `pods/status`.
+fn audit(
+    id: &str,
+    verb: &str,
+    resource: &str,
+    name: &str,
+    code: i64,
+    req: Value,
+    resp: Value,
+) -> Value {
+    let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
     json!({
         "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
         "auditID": id, "stage": "ResponseComplete", "verb": verb,
@@ -51,39 +61,90 @@ fn secret_pod(uid: &str, rv: &str) -> Value {
 }
 
 fn to_json(out: &[HyperEvent]) -> String {
-    out.iter().map(|h| serde_json::to_string(h).unwrap()).collect::<Vec<_>>().join("\n")
+    out.iter()
+        .map(|h| serde_json::to_string(h).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn planted_credentials_never_leave_the_normalizer() {
     let mut records = vec![
-        audit("r1", "create", "pods", "", "", 201, secret_pod("u1", "1"), secret_pod("u1", "1")),
-        audit("r2", "patch", "pods", "", "p", 200,
+        audit(
+            "r1",
+            "create",
+            "pods",
+            "",
+            201,
+            secret_pod("u1", "1"),
+            secret_pod("u1", "1"),
+        ),
+        audit(
+            "r2",
+            "patch",
+            "pods",
+            "p",
+            200,
             json!({"metadata": {"labels": {"api-token": "PLANTED-PATCH-TOKEN", "tier": JWT},
                 "annotations": {"x": PEM, "kubectl.kubernetes.io/last-applied-configuration": "PLANTED-LASTAPPLIED-2"}}}),
-            Value::Null),
-        audit("r3", "create", "secrets", "", "s", 201,
+            Value::Null,
+        ),
+        audit(
+            "r3",
+            "create",
+            "secrets",
+            "s",
+            201,
             json!({"kind": "Secret", "data": {"k": "UExBTlRFRC1TRUNSRVQ="}, "stringData": {"k": "PLANTED-SECRET"}}),
-            json!({"kind": "Secret", "data": {"k": "UExBTlRFRC1TRUNSRVQ="}})),
-        audit("r4", "update", "configmaps", "", "c", 200,
-            json!({"kind": "ConfigMap", "data": {"k": "PLANTED-CM"}}), json!({"kind": "ConfigMap", "data": {"k": "PLANTED-CM"}})),
-        audit("r5", "create", "events", "", "p.1", 201,
+            json!({"kind": "Secret", "data": {"k": "UExBTlRFRC1TRUNSRVQ="}}),
+        ),
+        audit(
+            "r4",
+            "update",
+            "configmaps",
+            "c",
+            200,
+            json!({"kind": "ConfigMap", "data": {"k": "PLANTED-CM"}}),
+            json!({"kind": "ConfigMap", "data": {"k": "PLANTED-CM"}}),
+        ),
+        audit(
+            "r5",
+            "create",
+            "events",
+            "p.1",
+            201,
             json!({"kind": "Event", "metadata": {"uid": "e1", "annotations": {"a": "PLANTED-EVENT-ANNOT"}},
                 "involvedObject": {"kind": "Pod", "namespace": "ns", "name": "p"},
                 "reason": "Failed", "type": "Warning",
                 "message": format!("Failed to pull image \"img\": unauthorized: token {JWT} rejected"),
                 "lastTimestamp": "2024-01-01T00:00:01Z"}),
-            Value::Null),
+            Value::Null,
+        ),
     ];
     // Status by PUT carries the whole pod, env included.
-    records.push(audit("r6", "update", "pods", "status", "p", 200, secret_pod("u1", "2"), secret_pod("u1", "2")));
-    let audit_lines = records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
+    records.push(audit(
+        "r6",
+        "update",
+        "pods/status",
+        "p",
+        200,
+        secret_pod("u1", "2"),
+        secret_pod("u1", "2"),
+    ));
+    let audit_lines = records
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
 
     let mut n = Normalizer::new("c");
     let mut out = Vec::new();
     let report = n.normalize_document("audit.log", audit_lines.as_bytes(), &mut out);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.skipped, 2, "secret and configmap records are skipped");
+    assert_eq!(
+        report.skipped, 2,
+        "secret and configmap records are skipped"
+    );
 
     // Snapshots: a first sight, then a change to credential-looking metadata.
     let mut s2 = secret_pod("u2", "5");
@@ -114,9 +175,15 @@ fn planted_credentials_never_leave_the_normalizer() {
     // The records still came through, redacted rather than dropped.
     assert!(out.len() >= 6, "{}", out.len());
     assert!(text.contains("<redacted>"));
-    assert!(text.contains("annotation:plain=shown:add"), "non-sensitive annotations still diff");
+    assert!(
+        text.contains("annotation:plain=shown:add"),
+        "non-sensitive annotations still diff"
+    );
     assert!(text.contains("label:api-token=<redacted>:add"));
-    assert!(text.contains("Failed to pull image"), "messages keep their words");
+    assert!(
+        text.contains("Failed to pull image"),
+        "messages keep their words"
+    );
     let facts = out.iter().find_map(|h| h.pod.as_ref()).unwrap();
     assert_eq!(facts.labels["app"], "web");
     assert_eq!(facts.labels["db-password"], "<redacted>");

@@ -76,7 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     if is_stdin(path) {
-        std::io::stdin().lock().read_to_end(&mut bytes).context("cannot read stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
     } else {
         bytes = std::fs::read(path).context("cannot read")?;
     }
