@@ -9,4 +9,5 @@
 #![deny(missing_docs)]
 
 pub mod clickhouse;
+pub mod otlp;
 pub mod util;

@@ -1,0 +1,1 @@
+//! OTLP traces sink: exports each delivery trace to an OpenTelemetry backend.
