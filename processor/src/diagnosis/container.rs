@@ -354,7 +354,7 @@ pub(crate) fn create_or_start_error(m: &Msg<'_>, hint: Option<Code>) -> Finding 
 /// docker-era texts). Waiting-reason tokens (`Error: ErrImagePull`) are
 /// classified as that waiting state.
 pub(crate) fn error_event(m: &Msg<'_>) -> Finding {
-    if let Some(pos) = m.lc.find("error: ") {
+    if let Some(pos) = m.find("error: ") {
         let rest = m.raw[pos + "error: ".len()..].trim();
         if is_reason_token(rest) {
             if let Some(f) = waiting(rest, &Msg::new(""), false) {

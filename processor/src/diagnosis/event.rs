@@ -14,7 +14,7 @@ use super::codes::Code;
 use super::container::{self, classify_container_state, StateKind};
 use super::finding::Finding;
 use super::text::{short_cause, Msg};
-use super::{image, lifecycle, sandbox, scheduling, volume};
+use super::{image, lifecycle, memo, sandbox, scheduling, volume};
 
 /// Classifies a Kubernetes Event by reason and message. `None` for events
 /// that mean progress or carry no failure (Scheduled, Pulling, Pulled,
@@ -24,39 +24,53 @@ use super::{image, lifecycle, sandbox, scheduling, volume};
 /// (`BackOff` "Back-off pulling image", `Preempted`, `TaintManagerEviction`,
 /// `Killing` "failed liveness probe").
 pub fn classify_event(reason: &str, message: &str) -> Option<Finding> {
-    match reason {
-        // Progress and context: the hot path, answered without reading the message.
+    if is_progress(reason) {
+        return None;
+    }
+    memo::memoized(reason, message, || classify_uncached(reason, message))
+}
+
+/// Reasons that mean progress or context: answered without reading the message.
+fn is_progress(reason: &str) -> bool {
+    matches!(
+        reason,
         "Scheduled"
-        | "Pulling"
-        | "Pulled"
-        | "Created"
-        | "Started"
-        | "SuccessfulCreate"
-        | "SuccessfulDelete"
-        | "SuccessfulAttachVolume"
-        | "SuccessfulMountVolume"
-        | "SuccessfulDetachVolume"
-        | "SandboxReceived"
-        | "AddedInterface"
-        | "ScalingReplicaSet"
-        | "Completed"
-        | "Sync"
-        | "LeaderElection"
-        | "DNSConfigForming"
-        | "NodeReady"
-        | "RegisteredNode"
-        | "Starting"
-        | "NotTriggerScaleUp"
-        | "TriggeredScaleUp"
-        | "Provisioning"
-        | "ProvisioningSucceeded"
-        | "ExternalProvisioning"
-        | "WaitForFirstConsumer"
-        | "WaitForPodScheduled"
-        | "SuccessfulRescale"
-        | "NoPods"
-        | "Rebooted"
-        | "FileSystemResizeSuccessful" => None,
+            | "Pulling"
+            | "Pulled"
+            | "Created"
+            | "Started"
+            | "SuccessfulCreate"
+            | "SuccessfulDelete"
+            | "SuccessfulAttachVolume"
+            | "SuccessfulMountVolume"
+            | "SuccessfulDetachVolume"
+            | "SandboxReceived"
+            | "AddedInterface"
+            | "ScalingReplicaSet"
+            | "Completed"
+            | "Sync"
+            | "LeaderElection"
+            | "DNSConfigForming"
+            | "NodeReady"
+            | "RegisteredNode"
+            | "Starting"
+            | "NotTriggerScaleUp"
+            | "TriggeredScaleUp"
+            | "Provisioning"
+            | "ProvisioningSucceeded"
+            | "ExternalProvisioning"
+            | "WaitForFirstConsumer"
+            | "WaitForPodScheduled"
+            | "SuccessfulRescale"
+            | "NoPods"
+            | "Rebooted"
+            | "FileSystemResizeSuccessful"
+    )
+}
+
+/// The rules themselves (no memo).
+fn classify_uncached(reason: &str, message: &str) -> Option<Finding> {
+    match reason {
         "FailedScheduling" => Some(scheduling::finding(message)),
         "Killing" => lifecycle::killing(&Msg::new(message)),
         "Failed" | "InspectFailed" => Some(failed(&Msg::new(message))),
@@ -194,7 +208,7 @@ fn back_off(m: &Msg<'_>) -> Finding {
 /// "name" with WaitingReason: "message"` carries a container waiting reason;
 /// otherwise the text is classified by content.
 fn failed_sync(m: &Msg<'_>) -> Finding {
-    if let Some(with_pos) = m.lc.find("\" with ") {
+    if let Some(with_pos) = m.find("\" with ") {
         let after = &m.raw[with_pos + "\" with ".len()..];
         if let Some((state_reason, rest)) = after.split_once(':') {
             let inner = rest.trim().trim_matches('"').replace("\\\"", "\"");

@@ -167,7 +167,7 @@ fn network(m: &Msg<'_>, image: Option<&str>, named: &str, cause: String) -> Find
 /// The part of the message after the quoted image name (the error chain).
 fn detail_after_image<'a>(m: &Msg<'a>) -> &'a str {
     for marker in ["pull image \"", "pulling image \"", "inspect image \""] {
-        if let Some(pos) = m.lc.find(marker) {
+        if let Some(pos) = m.find(marker) {
             let rest = &m.raw[pos + marker.len()..];
             if let Some(close) = rest.find('"') {
                 let after = rest[close + 1..].trim_start_matches([':', ' ']);

@@ -21,11 +21,11 @@ pub(crate) fn unhealthy(m: &Msg<'_>) -> Finding {
         (Code::ContainerReadinessFailed, "readiness")
     };
     let sub = probe_failure_kind(m);
-    let detail =
-        m.lc.find("probe ")
-            .and_then(|pos| m.raw[pos..].split_once(':'))
-            .map(|(_, rest)| short_cause(rest))
-            .filter(|d| !d.is_empty());
+    let detail = m
+        .find("probe ")
+        .and_then(|pos| m.raw[pos..].split_once(':'))
+        .map(|(_, rest)| short_cause(rest))
+        .filter(|d| !d.is_empty());
     let container = m.quoted_after("container ");
     let whose = container
         .map(|c| format!(" of container \"{c}\""))
@@ -91,10 +91,10 @@ pub(crate) fn post_start_hook(m: &Msg<'_>) -> Finding {
     let named = container
         .map(|c| format!("container \"{c}\""))
         .unwrap_or_else(|| "a container".into());
-    let detail =
-        m.lc.find("failed - error:")
-            .map(|pos| short_cause(&m.raw[pos + "failed - error:".len()..]))
-            .unwrap_or_else(|| short_cause(m.raw));
+    let detail = m
+        .find("failed - error:")
+        .map(|pos| short_cause(&m.raw[pos + "failed - error:".len()..]))
+        .unwrap_or_else(|| short_cause(m.raw));
     Finding::of(
         Code::FailedPostStartHook,
         Some(kind),

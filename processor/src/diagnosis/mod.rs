@@ -42,6 +42,7 @@ mod family;
 mod finding;
 mod image;
 mod lifecycle;
+mod memo;
 mod sandbox;
 mod scheduling;
 mod text;

@@ -153,3 +153,10 @@ proptest! {
         let _ = classify_container_state(StateKind::Waiting, &reason, &message, None, false);
     }
 }
+
+proptest! {
+    #[test]
+    fn find_bytes_agrees_with_std(hay in "[abxz \"=]{0,60}", needle in "[abxz \"=]{0,6}") {
+        prop_assert_eq!(super::text::find_bytes(hay.as_bytes(), needle.as_bytes()), hay.find(&needle));
+    }
+}

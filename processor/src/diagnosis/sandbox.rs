@@ -195,7 +195,7 @@ pub(crate) fn sandbox_changed() -> Finding {
 /// Drops "Failed (to) create pod sandbox:" so the cause starts at the runtime's words.
 fn strip_lead<'a>(m: &Msg<'a>) -> &'a str {
     for lead in ["create pod sandbox:", "createpodsandbox"] {
-        if let Some(pos) = m.lc.find(lead) {
+        if let Some(pos) = m.find(lead) {
             let rest = m.raw[pos + lead.len()..].trim_start_matches([':', ' ', '"', '\\']);
             if !rest.is_empty() {
                 return rest;

@@ -203,13 +203,17 @@ impl SchedulingFailure {
 /// Parses a FailedScheduling message of any Kubernetes version.
 pub fn parse_failed_scheduling(message: &str) -> SchedulingFailure {
     let mut out = SchedulingFailure::default();
-    let lc = message.to_ascii_lowercase();
+    let whole = Msg::new(message);
     // The preemption tail repeats node counts for preemption; drop it.
-    let end = lc.find("preemption:").unwrap_or(lc.len());
-    let (raw, lc) = (&message[..end], &lc[..end]);
+    let end = whole.find("preemption:").unwrap_or(whole.raw.len());
+    let m = Msg {
+        raw: &whole.raw[..end],
+        lc: whole.lc[..end].to_string(),
+    };
+    let raw = m.raw;
 
-    if let Some(pos) = lc.find("nodes are available:") {
-        out.nodes_total = total_before(&lc[..pos]);
+    if let Some(pos) = m.find("nodes are available:") {
+        out.nodes_total = total_before(&m.lc[..pos]);
         let list = &raw[pos + "nodes are available:".len()..];
         // Clauses end at ", " or ". "; a bare '.' also appears inside names
         // (nvidia.com/gpu, node-role.kubernetes.io/master), so never split on it.
@@ -218,10 +222,10 @@ pub fn parse_failed_scheduling(message: &str) -> SchedulingFailure {
                 out.push(clause(text, count));
             }
         }
-    } else if lc.contains("fit failure on node") {
+    } else if m.has("fit failure on node") {
         for line in raw
             .lines()
-            .filter(|l| l.to_ascii_lowercase().contains("fit failure on node"))
+            .filter(|l| Msg::new(l).has("fit failure on node"))
         {
             let reason_text = line.rsplit_once("):").map_or(line, |(_, r)| r);
             for part in reason_text.split(',') {
@@ -230,10 +234,7 @@ pub fn parse_failed_scheduling(message: &str) -> SchedulingFailure {
                 }
             }
         }
-    } else if let Some(pos) = lc
-        .find("predicates:")
-        .or_else(|| lc.find("summary on nodes"))
-    {
+    } else if let Some(pos) = m.find("predicates:").or_else(|| m.find("summary on nodes")) {
         let list = raw[pos..]
             .split_once(':')
             .map_or("", |(_, rest)| rest)
@@ -289,7 +290,7 @@ fn clause(text: &str, nodes: u32) -> Clause {
     let m = Msg::new(text.trim());
     let mut detail = None;
     let mut control_plane = false;
-    let reason = if let Some(pos) = m.lc.find("insufficient ") {
+    let reason = if let Some(pos) = m.find("insufficient ") {
         let resource = m.raw[pos + "insufficient ".len()..]
             .trim()
             .trim_end_matches('.');

@@ -9,6 +9,8 @@
 //! the few extraction helpers the rules need: quoted names after a marker,
 //! bracketed lists, and a short "cause" suitable for a one-line summary.
 
+/// Longest message prefix the rules read (bytes).
+const MAX_SCANNED_LEN: usize = 16 * 1024;
 /// Longest subject (image, volume, container...) kept from a message.
 const MAX_SUBJECT_LEN: usize = 256;
 /// Longest cause fragment quoted in a summary sentence.
@@ -24,34 +26,42 @@ pub(crate) struct Msg<'a> {
 
 impl<'a> Msg<'a> {
     /// Wraps `raw`, lowercasing it once.
+    /// Only the first [`MAX_SCANNED_LEN`] bytes are kept: causes sit at the
+    /// head of a message, and it bounds the cost of a pathological input.
     pub(crate) fn new(raw: &'a str) -> Self {
+        let raw = truncate_at_boundary(raw, MAX_SCANNED_LEN);
         Msg {
             raw,
             lc: raw.to_ascii_lowercase(),
         }
     }
 
+    /// Byte offset of the first `needle` (lowercase) in the lowercase message.
+    pub(crate) fn find(&self, needle: &str) -> Option<usize> {
+        find_bytes(self.lc.as_bytes(), needle.as_bytes())
+    }
+
     /// Whether the lowercase message contains `needle` (which must be lowercase).
     pub(crate) fn has(&self, needle: &str) -> bool {
-        self.lc.contains(needle)
+        self.find(needle).is_some()
     }
 
     /// Whether the lowercase message contains any of `needles` (lowercase).
     pub(crate) fn any(&self, needles: &[&str]) -> bool {
-        needles.iter().any(|n| self.lc.contains(n))
+        needles.iter().any(|n| self.has(n))
     }
 
     /// The first double-quoted string after the first occurrence of `marker`
     /// (lowercase), in original case. Tolerates escaped quotes (`\"x\"`, as in
     /// FailedSync messages) and whitespace between marker and quote.
     pub(crate) fn quoted_after(&self, marker: &str) -> Option<&'a str> {
-        let start = self.lc.find(marker)? + marker.len();
+        let start = self.find(marker)? + marker.len();
         quoted_at(self.raw, start)
     }
 
     /// The first element of a `[a b c]` or `[a, b]` list after `marker`.
     pub(crate) fn first_list_item_after(&self, marker: &str) -> Option<&'a str> {
-        let start = self.lc.find(marker)? + marker.len();
+        let start = self.find(marker)? + marker.len();
         let rest = self.raw.get(start..)?;
         let rest = rest.strip_prefix('[')?;
         let end = rest.find(']').unwrap_or(rest.len());
@@ -63,7 +73,7 @@ impl<'a> Msg<'a> {
 
     /// The whitespace/punctuation-delimited word after `marker` (original case).
     pub(crate) fn word_after(&self, marker: &str) -> Option<&'a str> {
-        let start = self.lc.find(marker)? + marker.len();
+        let start = self.find(marker)? + marker.len();
         let rest = self.raw.get(start..)?.trim_start();
         let end = rest
             .find(|c: char| c.is_whitespace() || matches!(c, ',' | ':' | ';' | '"' | '(' | ')'))
@@ -72,6 +82,90 @@ impl<'a> Msg<'a> {
         (!word.is_empty()).then(|| cap_subject(word))
     }
 }
+
+/// `s` cut to at most `max` bytes on a char boundary.
+fn truncate_at_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Substring search for the short literal needles the rules use.
+///
+/// Why not `str::find` or `memchr::memmem::find`: both build a searcher per
+/// call (Two-Way tables, SIMD prefilter selection), which cost more than the
+/// search itself for 10-40 byte needles over a few hundred bytes and
+/// dominated classification time. Here: anchor on the needle's rarest byte
+/// (English letter frequency), `memchr` to candidates, compare in place.
+pub(crate) fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    if needle.len() > hay.len() {
+        return None;
+    }
+    let anchor = rarest_byte_index(needle);
+    let anchor_byte = needle[anchor];
+    // Candidate anchor positions lie in [anchor, hay.len() - (needle.len() - anchor)].
+    let last = hay.len() - (needle.len() - anchor);
+    let mut from = anchor;
+    while from <= last {
+        let rel = memchr::memchr(anchor_byte, &hay[from..=last])?;
+        let start = from + rel - anchor;
+        if &hay[start..start + needle.len()] == needle {
+            return Some(start);
+        }
+        from += rel + 1;
+    }
+    None
+}
+
+/// Index of the byte of `needle` least likely to occur in log text.
+fn rarest_byte_index(needle: &[u8]) -> usize {
+    let mut best = 0;
+    for (i, &b) in needle.iter().enumerate() {
+        if COMMONNESS[b as usize] < COMMONNESS[needle[best] as usize] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// How common a byte is in log text (higher = more common): space and the
+/// frequent English letters high, rare letters and most symbols low.
+static COMMONNESS: [u8; 256] = {
+    let mut table = [100u8; 256];
+    let ranked: [(&[u8], u8); 12] = [
+        (b" ", 255),
+        (b"e", 250),
+        (b"t", 240),
+        (b"aoin", 230),
+        (b"srh", 220),
+        (b"dlcu", 200),
+        (b"mfpg", 180),
+        (b"wybv", 150),
+        (b"0123456789", 140),
+        (b"/\":.,-=", 130),
+        (b"k", 120),
+        (b"xjqz", 90),
+    ];
+    let mut r = 0;
+    while r < ranked.len() {
+        let (bytes, score) = ranked[r];
+        let mut i = 0;
+        while i < bytes.len() {
+            table[bytes[i] as usize] = score;
+            i += 1;
+        }
+        r += 1;
+    }
+    table
+};
 
 /// Reads a quoted string starting at byte `start` of `raw` (after optional
 /// whitespace and a backslash), returning its content without escapes.
@@ -109,18 +203,23 @@ const NOISE_PREFIXES: [&str; 3] = [
 pub(crate) fn short_cause(raw: &str) -> String {
     let mut text = raw.trim().to_string();
     for prefix in NOISE_PREFIXES {
-        while let Some(pos) = text.find(prefix) {
+        while let Some(pos) = find_bytes(text.as_bytes(), prefix.as_bytes()) {
             text.replace_range(pos..pos + prefix.len(), "");
         }
     }
     strip_rpc_wrappers(&mut text);
-    let mut text = shorten_hex_ids(&text);
+    if has_hex_run(text.as_bytes()) {
+        text = shorten_hex_ids(&text);
+    }
     for suffix in [": unknown", ": Unknown"] {
-        if let Some(stripped) = text.strip_suffix(suffix) {
-            text = stripped.to_string();
+        if text.ends_with(suffix) {
+            text.truncate(text.len() - suffix.len());
         }
     }
-    let text = text.trim().trim_end_matches('.').replace('\n', " ");
+    let mut text = text.trim().trim_end_matches('.').to_string();
+    if text.contains('\n') {
+        text = text.replace('\n', " ");
+    }
     if text.len() <= MAX_CAUSE_LEN {
         return text;
     }
@@ -131,11 +230,29 @@ pub(crate) fn short_cause(raw: &str) -> String {
     format!("...{}", &text[start..])
 }
 
+/// Whether `bytes` holds a run of 32+ hex digits. Skips ahead 32 bytes at a
+/// time: a run of 32 must cover the byte 31 past any start, so a non-hex byte
+/// there rules out every start before it.
+fn has_hex_run(bytes: &[u8]) -> bool {
+    const RUN: usize = 32;
+    let mut start = 0;
+    while start + RUN <= bytes.len() {
+        match bytes[start..start + RUN]
+            .iter()
+            .rposition(|b| !b.is_ascii_hexdigit())
+        {
+            None => return true,
+            Some(bad) => start += bad + 1,
+        }
+    }
+    false
+}
+
 /// Removes every `rpc error: code = <Word> desc = ` wrapper in place.
 fn strip_rpc_wrappers(text: &mut String) {
     const HEAD: &str = "rpc error: code = ";
     const DESC: &str = " desc = ";
-    while let Some(pos) = text.find(HEAD) {
+    while let Some(pos) = find_bytes(text.as_bytes(), HEAD.as_bytes()) {
         let after = pos + HEAD.len();
         match text[after..].find(DESC) {
             Some(rel) if rel <= 24 => text.replace_range(pos..after + rel + DESC.len(), ""),
@@ -241,6 +358,38 @@ mod tests {
         assert_eq!(human_duration(185_000), "3m05s");
         assert_eq!(human_duration(3_720_000), "1h02m");
         assert_eq!(human_duration(-5), "0.0 s");
+    }
+
+    #[test]
+    fn find_bytes_agrees_with_std() {
+        let hay = "failed to setup network for sandbox: plugin type=\"calico\" failed (add)";
+        for needle in [
+            "",
+            "f",
+            "failed",
+            "(add)",
+            "type=\"",
+            "calico",
+            "zzz",
+            "failed (add)x",
+            hay,
+        ] {
+            assert_eq!(
+                find_bytes(hay.as_bytes(), needle.as_bytes()),
+                hay.find(needle),
+                "{needle}"
+            );
+        }
+        assert_eq!(find_bytes(b"ab", b"abc"), None);
+        assert_eq!(find_bytes(b"xxzzxz", b"xz"), Some(1));
+        assert_eq!(find_bytes(b"zzx", b"zx"), Some(1));
+        assert_eq!(find_bytes(b"qaqab", b"qab"), Some(2));
+        assert!(has_hex_run(
+            b"sandbox \"3c05350cf5717b9bcf92a63ffafb7a3d27bd\""
+        ));
+        assert!(!has_hex_run(
+            b"sandbox \"3c05350cf5717b9bcf92a63ffafb7a3\" deadbeef"
+        ));
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn missing_reference(m: &Msg<'_>, volume: Option<&str>, named: &str) -> Option<F
     let not_found = m.has("not found") || m.has("not registered");
     let named_object = MISSING_OBJECTS.iter().find_map(|(marker, sub)| {
         // marker ends with a quote; quoted_after wants the text before it.
-        m.lc.contains(marker)
+        m.has(marker)
             .then(|| (*sub, m.quoted_after(&marker[..marker.len() - 1])))
     });
     let (sub, object) = match named_object {
