@@ -373,6 +373,21 @@ impl Code {
         None
     }
 
+    /// Like [`Code::parse`], restoring the scheduling sub-reason from the
+    /// finding's `sub_reason` (so `FailedScheduling` + `Taint` maps to the
+    /// `FailedScheduling/taint` family). For tests and tools that read codes
+    /// back from output records.
+    pub fn parse_with_sub_reason(code: &str, sub_reason: Option<&str>) -> Option<Code> {
+        match Code::parse(code)? {
+            Code::FailedScheduling(_) => Some(Code::FailedScheduling(
+                sub_reason
+                    .and_then(SchedReason::parse)
+                    .unwrap_or(SchedReason::Other),
+            )),
+            other => Some(other),
+        }
+    }
+
     /// Precedence for "first matching rule wins": lower wins. See the module
     /// docs for the order and why.
     pub fn rank(&self) -> u16 {
@@ -520,6 +535,21 @@ mod tests {
         }
         assert_eq!(Code::parse("nope"), None);
         assert_eq!(Code::parse("_NotReady"), None);
+    }
+
+    #[test]
+    fn scheduling_sub_reason_survives_a_round_trip() {
+        for reason in SchedReason::ALL {
+            let code = Code::FailedScheduling(reason);
+            assert_eq!(
+                Code::parse_with_sub_reason(code.as_str(), Some(reason.as_str())),
+                Some(code)
+            );
+        }
+        assert_eq!(
+            Code::parse_with_sub_reason("ImageNotFound", Some("NotFound")),
+            Some(Code::ImageNotFound)
+        );
     }
 
     #[test]

@@ -73,6 +73,30 @@ impl SchedReason {
         }
     }
 
+    /// Every sub-reason.
+    pub const ALL: [SchedReason; 15] = [
+        SchedReason::InsufficientCpu,
+        SchedReason::InsufficientMemory,
+        SchedReason::InsufficientGpu,
+        SchedReason::InsufficientEphemeralStorage,
+        SchedReason::InsufficientOther,
+        SchedReason::UnboundPvc,
+        SchedReason::VolumeBinding,
+        SchedReason::NodePorts,
+        SchedReason::NodeAffinity,
+        SchedReason::PodAffinity,
+        SchedReason::TopologySpread,
+        SchedReason::Taint,
+        SchedReason::TooManyPods,
+        SchedReason::Unschedulable,
+        SchedReason::Other,
+    ];
+
+    /// Parses a sub-reason string back (inverse of [`SchedReason::as_str`]).
+    pub fn parse(s: &str) -> Option<SchedReason> {
+        SchedReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// What the nodes lacked, completing "N nodes ...".
     fn phrase(self) -> &'static str {
         match self {
@@ -296,7 +320,7 @@ fn clause(text: &str, nodes: u32) -> Clause {
             .trim_end_matches('.');
         detail = Some(resource.to_string());
         insufficient(&resource.to_ascii_lowercase())
-    } else if m.any(&["too many pods", "podfitsresources"]) {
+    } else if m.any(&["too many pods", "podfitsresources", "noderesourcesfit"]) {
         if m.has("too many pods") {
             SchedReason::TooManyPods
         } else {
@@ -517,6 +541,7 @@ mod tests {
             ("0/4 nodes are available: 4 node(s) didn't have free ports for the requested pod ports.", SchedReason::NodePorts),
             ("0/4 nodes are available: 4 node(s) were unschedulable.", SchedReason::Unschedulable),
             ("skip schedule deleting pod: default/web-0", SchedReason::Other),
+            ("0/2 nodes are available: 2 node(s) didn't satisfy plugin(s) [NodeAffinity].", SchedReason::NodeAffinity),
         ];
         for (msg, want) in cases {
             assert_eq!(parse_failed_scheduling(msg).dominant(), want, "{msg}");
