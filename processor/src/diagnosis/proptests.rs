@@ -160,3 +160,11 @@ proptest! {
         prop_assert_eq!(super::text::find_bytes(hay.as_bytes(), needle.as_bytes()), hay.find(&needle));
     }
 }
+
+proptest! {
+    #[test]
+    fn msg_has_agrees_with_std(hay in "[abxzAB \"=]{0,80}", needle in "[abxz \"=]{0,6}") {
+        let m = super::text::Msg::new(&hay);
+        prop_assert_eq!(m.has(&needle), hay.to_ascii_lowercase().contains(&needle));
+    }
+}

@@ -230,10 +230,7 @@ pub fn parse_failed_scheduling(message: &str) -> SchedulingFailure {
     let whole = Msg::new(message);
     // The preemption tail repeats node counts for preemption; drop it.
     let end = whole.find("preemption:").unwrap_or(whole.raw.len());
-    let m = Msg {
-        raw: &whole.raw[..end],
-        lc: whole.lc[..end].to_string(),
-    };
+    let m = whole.prefix(end);
     let raw = m.raw;
 
     if let Some(pos) = m.find("nodes are available:") {

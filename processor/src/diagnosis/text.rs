@@ -22,6 +22,37 @@ pub(crate) struct Msg<'a> {
     pub(crate) raw: &'a str,
     /// `raw` with ASCII letters lowercased.
     pub(crate) lc: String,
+    /// Bigram filter over `lc` (see [`Bigrams`]).
+    bigrams: Bigrams,
+}
+
+/// A 4096-bit set of the byte pairs present in a text. The rules ask ~50
+/// "does the message contain X?" questions per message and most answers are
+/// no; a needle with a pair absent from the set is answered without scanning.
+#[derive(Clone)]
+struct Bigrams([u64; 64]);
+
+impl Bigrams {
+    fn slot(a: u8, b: u8) -> usize {
+        (((a as usize) << 5) ^ (b as usize).wrapping_mul(7)) & 4095
+    }
+
+    fn of(text: &[u8]) -> Bigrams {
+        let mut bits = [0u64; 64];
+        for pair in text.windows(2) {
+            let slot = Bigrams::slot(pair[0], pair[1]);
+            bits[slot >> 6] |= 1 << (slot & 63);
+        }
+        Bigrams(bits)
+    }
+
+    /// False when `needle` certainly does not occur in the text.
+    fn may_contain(&self, needle: &[u8]) -> bool {
+        needle.windows(2).all(|pair| {
+            let slot = Bigrams::slot(pair[0], pair[1]);
+            self.0[slot >> 6] & (1 << (slot & 63)) != 0
+        })
+    }
 }
 
 impl<'a> Msg<'a> {
@@ -30,15 +61,22 @@ impl<'a> Msg<'a> {
     /// head of a message, and it bounds the cost of a pathological input.
     pub(crate) fn new(raw: &'a str) -> Self {
         let raw = truncate_at_boundary(raw, MAX_SCANNED_LEN);
-        Msg {
-            raw,
-            lc: raw.to_ascii_lowercase(),
-        }
+        let lc = raw.to_ascii_lowercase();
+        let bigrams = Bigrams::of(lc.as_bytes());
+        Msg { raw, lc, bigrams }
     }
 
     /// Byte offset of the first `needle` (lowercase) in the lowercase message.
     pub(crate) fn find(&self, needle: &str) -> Option<usize> {
+        if !self.bigrams.may_contain(needle.as_bytes()) {
+            return None;
+        }
         find_bytes(self.lc.as_bytes(), needle.as_bytes())
+    }
+
+    /// A message restricted to its first `end` bytes (a char boundary).
+    pub(crate) fn prefix(&self, end: usize) -> Msg<'a> {
+        Msg::new(&self.raw[..end])
     }
 
     /// Whether the lowercase message contains `needle` (which must be lowercase).
