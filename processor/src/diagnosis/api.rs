@@ -19,7 +19,7 @@ use super::text::{short_cause, Msg};
 /// Codes below 400 are judged from the message alone.
 pub fn classify_api_failure(code: i32, message: &str) -> Finding {
     let m = Msg::new(message);
-    let cause = short_cause(message.trim().trim_start_matches("Error creating: "));
+    let cause = short_cause(message.trim().trim_start_matches("Error creating:"));
     let cause = if cause.is_empty() {
         "no details given".to_string()
     } else {

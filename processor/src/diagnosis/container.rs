@@ -63,12 +63,19 @@ fn waiting(reason: &str, m: &Msg<'_>, init: bool) -> Option<Finding> {
         | "RegistryUnavailable"
         | "ImageInspectError"
         | "SignatureValidationFailed" => pull_status(reason, m),
-        "InvalidImageName" => Finding::of(
-            Code::InvalidImageName,
-            None,
-            None,
-            format!("the image reference is not valid: {cause}"),
-        ),
+        "InvalidImageName" => {
+            let what = if cause.is_empty() {
+                "the image reference in the pod spec is not a valid image name".to_string()
+            } else {
+                format!("the image reference is not valid: {cause}")
+            };
+            Finding::of(
+                Code::InvalidImageName,
+                None,
+                m.quoted_after("image tag "),
+                what,
+            )
+        }
         "ErrImageNeverPull" => image::never_pull(m),
         "CreateContainerConfigError" => config_error(m),
         "CreateContainerError" if m.has("no space left on device") => no_disk(m),

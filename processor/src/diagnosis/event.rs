@@ -211,14 +211,17 @@ fn failed_sync(m: &Msg<'_>) -> Finding {
     if let Some(with_pos) = m.find("\" with ") {
         let after = &m.raw[with_pos + "\" with ".len()..];
         if let Some((state_reason, rest)) = after.split_once(':') {
-            let inner = rest.trim().trim_matches('"').replace("\\\"", "\"");
+            // Unescape first: the inner message ends with an escaped quote.
+            let inner = rest.trim().replace("\\\"", "\"");
+            let inner = inner.strip_prefix('"').unwrap_or(&inner);
+            let inner = inner.strip_suffix('"').unwrap_or(inner);
             let container = m.quoted_after(" for ");
             let step = m.quoted_after("failed to ").unwrap_or("");
             let init = step.eq_ignore_ascii_case("StartInitContainer")
                 || step.eq_ignore_ascii_case("InitContainer");
             let kind = StateKind::Waiting;
             if let Some(mut finding) =
-                classify_container_state(kind, state_reason.trim(), &inner, None, init)
+                classify_container_state(kind, state_reason.trim(), inner, None, init)
             {
                 if finding.subject.is_none() && !step.eq_ignore_ascii_case("CreatePodSandbox") {
                     finding.subject = container.map(str::to_string);

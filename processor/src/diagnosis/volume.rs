@@ -47,7 +47,7 @@ pub(crate) fn classify_mount(m: &Msg<'_>) -> Finding {
     let named = volume
         .map(|v| format!("volume \"{v}\""))
         .unwrap_or_else(|| "a volume".into());
-    let cause = short_cause(m.raw);
+    let cause = short_cause(after_volume_lead(m));
     if m.has("hostpath type check failed") {
         return Finding::of(
             Code::InvalidMountConfig,
@@ -110,7 +110,7 @@ fn missing_reference(m: &Msg<'_>, volume: Option<&str>, named: &str) -> Option<F
         object,
         format!(
             "{named} refers to something that does not exist: {}",
-            short_cause(m.raw)
+            short_cause(after_volume_lead(m))
         ),
     ))
 }
@@ -138,6 +138,15 @@ pub(crate) fn classify_attach(m: &Msg<'_>) -> Finding {
         format!("{named} could not be attached to the node: {cause}")
     };
     Finding::of(Code::FailedAttachVolume, Some(sub), volume, what)
+}
+
+/// The cause after the kubelet's `... failed for volume "x" : ` lead, which
+/// only repeats what the summary already says.
+fn after_volume_lead<'a>(m: &Msg<'a>) -> &'a str {
+    match m.find("\" : ") {
+        Some(pos) if m.has("failed for volume") => &m.raw[pos + 4..],
+        _ => m.raw,
+    }
 }
 
 /// The volume a message is about: `for volume "x"`, `volume "x"`, or the first
