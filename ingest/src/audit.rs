@@ -355,11 +355,11 @@ fn events(
     if !v.ok() {
         return Ok(Outcome::Emitted(0));
     }
-    // The response is the stored Event; a create's request is the Event too.
-    // A patch without a response is only a fragment: nothing to say.
+    // The response is the stored Event; a create's or update's request is the
+    // whole Event too. A patch without a response is only a fragment.
     let raw = match (v.response, v.verb) {
         (Some(r), _) if r.get() != "null" => Some(r),
-        (_, "create") => v.request,
+        (_, "create" | "update") => v.request,
         _ => None,
     };
     let Some(ev) = parse::<EventObject>(raw, "event object")? else {
