@@ -17,7 +17,10 @@ use lunettes_ingest::Normalizer;
 use serde_json::{json, Value};
 
 fn real(rel: &str) -> String {
-    let path = format!("{}/../../shared/data/k8s-real/{rel}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/data/k8s-real/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -27,7 +30,10 @@ fn yaml(rel: &str) -> Value {
 
 /// Record templates, with the share of the log each takes.
 fn templates() -> Vec<(u32, Value)> {
-    let create: Value = serde_json::from_str(&real("falco/test/trace_files/k8s_audit/create_nginx_pod_privileged.json")).unwrap();
+    let create: Value = serde_json::from_str(&real(
+        "falco/test/trace_files/k8s_audit/create_nginx_pod_privileged.json",
+    ))
+    .unwrap();
     let pod = create["responseObject"].clone();
 
     let gke_patch = yaml("khi/test/logs/k8s_audit/container_recorder_test_1_2.yaml");
@@ -64,7 +70,10 @@ fn templates() -> Vec<(u32, Value)> {
     });
 
     let kspan = real("kspan/controllers/events/testdata/deployment-2-pods.yaml");
-    let pulling_doc = kspan.split("\n---\n").find(|d| d.contains("reason: Pulling")).unwrap();
+    let pulling_doc = kspan
+        .split("\n---\n")
+        .find(|d| d.contains("reason: Pulling"))
+        .unwrap();
     let pulling: Value = serde_yaml::from_str(pulling_doc).unwrap();
     let event_create = json!({
         "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
@@ -82,7 +91,13 @@ fn templates() -> Vec<(u32, Value)> {
     let mut lease = yaml("khi/test/logs/oss/test-log.yaml");
     lease.as_object_mut().unwrap().remove("job");
 
-    vec![(15, create), (30, status_patch), (15, binding), (25, event_create), (15, lease)]
+    vec![
+        (15, create),
+        (30, status_patch),
+        (15, binding),
+        (25, event_create),
+        (15, lease),
+    ]
 }
 
 fn lines(count: usize) -> Vec<Vec<u8>> {
@@ -137,7 +152,10 @@ fn main() {
         out.clear();
         produced += normalizer.normalize_line("bench", 1, l, &mut out).unwrap();
     }
-    assert!(produced > count / 2, "the normalizer must do real work: {produced} HyperEvents");
+    assert!(
+        produced > count / 2,
+        "the normalizer must do real work: {produced} HyperEvents"
+    );
 
     let value_s = best_of(rounds, || {
         for l in &lines {
@@ -147,7 +165,11 @@ fn main() {
     let norm_s = best_of(rounds, || {
         for (i, l) in lines.iter().enumerate() {
             out.clear();
-            black_box(normalizer.normalize_line("bench", i as u64, black_box(l), &mut out).unwrap());
+            black_box(
+                normalizer
+                    .normalize_line("bench", i as u64, black_box(l), &mut out)
+                    .unwrap(),
+            );
             black_box(&out);
         }
     });
@@ -162,5 +184,8 @@ fn main() {
         mb / norm_s,
         count as f64 / norm_s
     );
-    println!("ratio (Value time / Normalizer time): {:.2}x", value_s / norm_s);
+    println!(
+        "ratio (Value time / Normalizer time): {:.2}x",
+        value_s / norm_s
+    );
 }
