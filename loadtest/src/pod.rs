@@ -1,0 +1,1026 @@
+//! One simulated pod and the apiserver requests made about it.
+//!
+//! [`PodSim`] holds the pod's state (spec, status, finalizers, events sent so
+//! far) and renders each request as an audit record, adding the operations
+//! the record implies to the pod's list. The timeline that decides *when*
+//! each request happens lives in `lifecycle` and `faults`.
+
+use lunettes_schemas::time::format_rfc3339_secs;
+
+use crate::audit::{
+    status_object, success_status, Actor, AuditRecord, Failure, ObjectRef, KUBE_SYSTEM_SA_GROUPS,
+    NODE_GROUPS, SCHEDULER_GROUPS,
+};
+use crate::cluster::{ClusterProfile, Workload, WorkloadKind};
+use crate::json::{object, Obj};
+use crate::rng::SimRng;
+use crate::spec::{Admission, PodSpec};
+use crate::status::{status_patch, PodStatus};
+
+/// One line of output: the audit record, and the Event object a core v1
+/// watch would deliver for it (event writes only).
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub stage_us: i64,
+    pub audit: String,
+    pub watch: Option<String>,
+}
+
+/// Finalizer the job controller puts on every job pod (Kubernetes 1.26+).
+pub(crate) const JOB_TRACKING: &str = "batch.kubernetes.io/job-tracking";
+
+/// Kubelet event spam filter: burst of 25 per pod, one more per 5 minutes.
+const EVENT_BURST: f64 = 25.0;
+const EVENT_REFILL_US: f64 = 300_000_000.0;
+
+/// Which API an event is written through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventApi {
+    /// core v1, kubelet and controllers (count / firstTimestamp / lastTimestamp).
+    CoreV1,
+    /// events.k8s.io/v1, the scheduler (eventTime, series).
+    EventsV1,
+}
+
+#[derive(Debug, Clone)]
+struct EventState {
+    api: EventApi,
+    key: String,
+    name: String,
+    uid: String,
+    reason: &'static str,
+    etype: &'static str,
+    /// The message as a JSON string literal, escaped once.
+    message_json: String,
+    field_path: Option<String>,
+    action: &'static str,
+    count: u32,
+    first_us: i64,
+    last_us: i64,
+    involved: Involved,
+}
+
+#[derive(Debug, Clone)]
+struct Involved {
+    kind: &'static str,
+    api_version: &'static str,
+    name: String,
+    uid: String,
+    resource_version: String,
+}
+
+/// State and emitters of one pod.
+pub(crate) struct PodSim<'c> {
+    pub cl: &'c ClusterProfile,
+    pub wl: &'c Workload,
+    pub rng: SimRng,
+    pub records: Vec<Record>,
+    pub ops: Vec<String>,
+    pub name: String,
+    pub generate_name: String,
+    pub uid: String,
+    pub spec: PodSpec,
+    pub owner_kind: &'static str,
+    pub owner_name: String,
+    pub owner_uid: String,
+    pub token_volume: String,
+    pub node: Option<usize>,
+    pub status: PodStatus,
+    pub sent: PodStatus,
+    pub finalizers: Vec<String>,
+    pub created_us: i64,
+    /// `(deletionTimestamp, deletionGracePeriodSeconds)` once deleted.
+    pub deletion: Option<(i64, i64)>,
+    pub resource_version: i64,
+    events: Vec<EventState>,
+    spec_cache: Option<(Option<usize>, String)>,
+    tokens: f64,
+    tokens_at: i64,
+}
+
+impl<'c> PodSim<'c> {
+    /// A pod of workload `wl` about to be created.
+    pub(crate) fn new(cl: &'c ClusterProfile, wl: &'c Workload, mut rng: SimRng) -> Self {
+        let (owner_kind, owner_name, owner_uid, generate_name) = match wl.kind {
+            WorkloadKind::Service => {
+                let rs = format!("{}-{}", wl.name, wl.template_hash);
+                (
+                    "ReplicaSet",
+                    rs.clone(),
+                    wl.owner_uid.clone(),
+                    format!("{rs}-"),
+                )
+            }
+            WorkloadKind::Job => {
+                let job = format!("{}-{}", wl.name, rng.range(29_000_000, 29_999_999));
+                ("Job", job.clone(), rng.uuid(), format!("{job}-"))
+            }
+        };
+        let name = format!("{generate_name}{}", rng.name_suffix(5));
+        let uid = rng.uuid();
+        let token_volume = format!("kube-api-access-{}", rng.name_suffix(5));
+        let status = PodStatus::new(wl.spec.qos_class());
+        PodSim {
+            cl,
+            wl,
+            spec: wl.spec.clone(),
+            rng,
+            records: Vec::new(),
+            ops: Vec::new(),
+            name,
+            generate_name,
+            uid,
+            owner_kind,
+            owner_name,
+            owner_uid,
+            token_volume,
+            node: None,
+            sent: status.clone(),
+            status,
+            finalizers: if wl.kind == WorkloadKind::Job {
+                vec![JOB_TRACKING.to_string()]
+            } else {
+                Vec::new()
+            },
+            created_us: 0,
+            deletion: None,
+            resource_version: 0,
+            events: Vec::new(),
+            spec_cache: None,
+            tokens: EVENT_BURST,
+            tokens_at: 0,
+        }
+    }
+
+    /// Namespace.
+    pub(crate) fn ns(&self) -> &'static str {
+        self.wl.namespace
+    }
+
+    /// Apiserver handling latency of one request, microseconds.
+    pub(crate) fn latency(&mut self) -> i64 {
+        self.rng.lognormal_us(4.0, 0.6, 1.0, 40.0)
+    }
+
+    fn next_rv(&mut self, stage_us: i64) -> String {
+        // Monotone in time, unique enough per cluster; opaque to clients.
+        let rv = (stage_us - 1_600_000_000_000_000) / 40 + self.rng.range(0, 39);
+        self.resource_version = rv;
+        rv.to_string()
+    }
+
+    fn push(&mut self, stage_us: i64, audit: String, watch: Option<String>) {
+        self.records.push(Record {
+            stage_us,
+            audit,
+            watch,
+        });
+    }
+
+    // ----- actors -------------------------------------------------------
+
+    pub(crate) fn node_name(&self) -> &str {
+        self.node.map_or("", |i| self.cl.nodes[i].name.as_str())
+    }
+
+    pub(crate) fn kubelet_actor(&self) -> Actor {
+        let node = &self.cl.nodes[self.node.unwrap_or(0)];
+        Actor {
+            username: format!("system:node:{}", node.name),
+            groups: NODE_GROUPS,
+            user_agent: self.cl.kubelet_agent(),
+            source_ip: node.ip.clone(),
+            authz_reason: String::new(),
+        }
+    }
+
+    pub(crate) fn controller_actor(&self, controller: &str) -> Actor {
+        Actor {
+            username: format!("system:serviceaccount:kube-system:{controller}"),
+            groups: KUBE_SYSTEM_SA_GROUPS,
+            user_agent: self.cl.controller_agent(controller),
+            source_ip: self.cl.control_plane_ip.clone(),
+            authz_reason: format!(
+                "RBAC: allowed by ClusterRoleBinding \"system:controller:{controller}\" of ClusterRole \"system:controller:{controller}\" to ServiceAccount \"{controller}/kube-system\""
+            ),
+        }
+    }
+
+    pub(crate) fn scheduler_actor(&self) -> Actor {
+        Actor {
+            username: "system:kube-scheduler".into(),
+            groups: SCHEDULER_GROUPS,
+            user_agent: self.cl.scheduler_agent(),
+            source_ip: self.cl.control_plane_ip.clone(),
+            authz_reason: "RBAC: allowed by ClusterRoleBinding \"system:kube-scheduler\" of ClusterRole \"system:kube-scheduler\" to User \"system:kube-scheduler\"".into(),
+        }
+    }
+
+    /// The controller that creates this pod.
+    pub(crate) fn creator(&self) -> &'static str {
+        match self.wl.kind {
+            WorkloadKind::Service => "replicaset-controller",
+            WorkloadKind::Job => "job-controller",
+        }
+    }
+
+    // ----- object rendering ---------------------------------------------
+
+    fn write_metadata(&self, o: &mut Obj<'_>, stored: bool) {
+        o.obj("metadata", |m| {
+            if stored {
+                m.id("name", &self.name);
+            }
+            m.id("generateName", &self.generate_name)
+                .id("namespace", self.ns());
+            if stored {
+                m.id("uid", &self.uid)
+                    .id("resourceVersion", &self.resource_version.to_string())
+                    .id("creationTimestamp", &format_rfc3339_secs(self.created_us));
+                if let Some((ts, grace)) = self.deletion {
+                    m.id("deletionTimestamp", &format_rfc3339_secs(ts))
+                        .int("deletionGracePeriodSeconds", grace);
+                }
+            } else {
+                m.null("creationTimestamp");
+            }
+            m.obj("labels", |l| match self.wl.kind {
+                WorkloadKind::Service => {
+                    l.id("app", self.wl.name)
+                        .id("pod-template-hash", &self.wl.template_hash);
+                }
+                WorkloadKind::Job => {
+                    l.id("batch.kubernetes.io/controller-uid", &self.owner_uid)
+                        .id("batch.kubernetes.io/job-name", &self.owner_name)
+                        .id("controller-uid", &self.owner_uid)
+                        .id("job-name", &self.owner_name);
+                }
+            });
+            m.arr("ownerReferences", |a| {
+                a.obj(|r| {
+                    r.id(
+                        "apiVersion",
+                        if self.owner_kind == "Job" {
+                            "batch/v1"
+                        } else {
+                            "apps/v1"
+                        },
+                    )
+                    .id("kind", self.owner_kind)
+                    .id("name", &self.owner_name)
+                    .id("uid", &self.owner_uid)
+                    .bool("controller", true)
+                    .bool("blockOwnerDeletion", true);
+                });
+            });
+            if !self.finalizers.is_empty() {
+                m.strs("finalizers", &self.finalizers);
+            }
+        });
+    }
+
+    /// The pod as the controller sends it.
+    fn request_pod(&self) -> String {
+        object(|o| {
+            o.id("kind", "Pod").id("apiVersion", "v1");
+            self.write_metadata(o, false);
+            o.obj("spec", |s| self.spec.write(s, None));
+            o.obj("status", |_| {});
+        })
+    }
+
+    /// The stored spec, rendered once per binding state: every status write
+    /// returns the whole pod, and re-rendering an unchanged spec each time
+    /// was most of the simulator's cost.
+    fn stored_spec(&mut self) -> &str {
+        if self
+            .spec_cache
+            .as_ref()
+            .is_none_or(|(n, _)| *n != self.node)
+        {
+            let node = self.node.map(|i| self.cl.nodes[i].name.as_str());
+            let adm = Admission {
+                token_volume: &self.token_volume,
+                node,
+            };
+            let json = object(|o| self.spec.write(o, Some(&adm)));
+            self.spec_cache = Some((self.node, json));
+        }
+        self.spec_cache.as_ref().map_or("{}", |(_, s)| s.as_str())
+    }
+
+    /// The pod as stored now.
+    pub(crate) fn stored_pod(&mut self) -> String {
+        self.stored_spec();
+        let spec = self.spec_cache.as_ref().map_or("{}", |(_, s)| s.as_str());
+        let mut out = String::with_capacity(spec.len() + 2048);
+        let mut o = Obj::open(&mut out);
+        o.id("kind", "Pod").id("apiVersion", "v1");
+        self.write_metadata(&mut o, true);
+        o.raw("spec", spec);
+        o.obj("status", |s| self.sent.write_full(s));
+        o.close();
+        out
+    }
+
+    fn pod_uri(&self, sub: &str) -> String {
+        format!("/api/v1/namespaces/{}/pods/{}{sub}", self.ns(), self.name)
+    }
+
+    fn pod_ref(&self, sub: Option<&'static str>) -> ObjectRef<'_> {
+        ObjectRef {
+            resource: "pods",
+            subresource: sub,
+            namespace: self.ns(),
+            name: Some(&self.name),
+            uid: Some(&self.uid),
+            api_group: None,
+            api_version: "v1",
+        }
+    }
+
+    // ----- pod requests -------------------------------------------------
+
+    /// A successful create; returns the stage time.
+    pub(crate) fn create(&mut self, t_req: i64) -> i64 {
+        let stage = t_req + self.rng.lognormal_us(9.0, 0.5, 3.0, 60.0);
+        self.created_us = stage;
+        let request = self.request_pod();
+        self.next_rv(stage);
+        let response = self.stored_pod();
+        let actor = self.controller_actor(self.creator());
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: format!("/api/v1/namespaces/{}/pods", self.ns()),
+            verb: "create",
+            actor: &actor,
+            object_ref: ObjectRef {
+                resource: "pods",
+                subresource: None,
+                namespace: self.ns(),
+                name: Some(&self.name),
+                uid: None,
+                api_group: None,
+                api_version: "v1",
+            },
+            code: 201,
+            failure: None,
+            request_object: Some(&request),
+            response_object: Some(&response),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[(
+                "pod-security.kubernetes.io/enforce-policy",
+                "baseline:latest",
+            )],
+        }
+        .render();
+        self.push(stage, rec, None);
+        self.ops.push("pod:create:success".into());
+        self.ops.push("schedule:default-scheduler:entry".into());
+        stage
+    }
+
+    /// A rejected create; returns the stage time.
+    pub(crate) fn create_failed(
+        &mut self,
+        t_req: i64,
+        code: i64,
+        reason: &str,
+        message: &str,
+    ) -> i64 {
+        let stage = t_req + self.rng.lognormal_us(12.0, 0.6, 3.0, 200.0);
+        self.created_us = stage;
+        let request = self.request_pod();
+        let response = status_object(code, reason, message, &self.name);
+        let actor = self.controller_actor(self.creator());
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: format!("/api/v1/namespaces/{}/pods", self.ns()),
+            verb: "create",
+            actor: &actor,
+            object_ref: ObjectRef {
+                resource: "pods",
+                subresource: None,
+                namespace: self.ns(),
+                name: None,
+                uid: None,
+                api_group: None,
+                api_version: "v1",
+            },
+            code,
+            failure: Some(Failure { reason, message }),
+            request_object: Some(&request),
+            response_object: Some(&response),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.push(stage, rec, None);
+        self.ops.push("pod:create:failed".into());
+        stage
+    }
+
+    /// The scheduler binds the pod to `node`; returns the stage time.
+    pub(crate) fn bind(&mut self, t_req: i64, node: usize) -> i64 {
+        let stage = t_req + self.latency();
+        self.node = Some(node);
+        let node_name = self.cl.nodes[node].name.clone();
+        let request = object(|o| {
+            o.id("kind", "Binding")
+                .id("apiVersion", "v1")
+                .obj("metadata", |m| {
+                    m.id("name", &self.name)
+                        .id("namespace", self.ns())
+                        .id("uid", &self.uid)
+                        .null("creationTimestamp");
+                })
+                .obj("target", |t| {
+                    t.id("kind", "Node").id("name", &node_name);
+                });
+        });
+        let actor = self.scheduler_actor();
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: self.pod_uri("/binding"),
+            verb: "create",
+            actor: &actor,
+            object_ref: self.pod_ref(Some("binding")),
+            code: 201,
+            failure: None,
+            request_object: Some(&request),
+            response_object: Some(success_status()),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.push(stage, rec, None);
+        self.next_rv(stage);
+        self.ops.push("schedule:binding:success".into());
+        // The binding registry sets PodScheduled=True itself.
+        self.status
+            .set_condition("PodScheduled", true, None, None, stage);
+        self.sent = self.status.clone();
+        stage
+    }
+
+    /// Writes the status change since the last write, as the kubelet does:
+    /// a strategic merge patch, or a PUT of the whole pod on clusters that
+    /// send status by update. No-op when nothing changed.
+    pub(crate) fn kubelet_status(&mut self, t_req: i64) {
+        let actor = self.kubelet_actor();
+        if self.cl.status_by_update {
+            if self.status == self.sent {
+                return;
+            }
+            self.sent = self.status.clone();
+            let request = self.stored_pod();
+            let stage = t_req + self.latency();
+            self.next_rv(stage);
+            let response = self.stored_pod();
+            self.sent.full_ops(&mut self.ops);
+            let rec = AuditRecord {
+                audit_id: self.rng.uuid(),
+                request_uri: self.pod_uri("/status"),
+                verb: "update",
+                actor: &actor,
+                object_ref: self.pod_ref(Some("status")),
+                code: 200,
+                failure: None,
+                request_object: Some(&request),
+                response_object: Some(&response),
+                received_us: t_req,
+                stage_us: stage,
+                extra_annotations: &[],
+            }
+            .render();
+            self.push(stage, rec, None);
+        } else {
+            self.status_patch_by(t_req, &actor);
+        }
+    }
+
+    /// A status patch by `actor` (the kubelet, or the scheduler for
+    /// PodScheduled=False and DisruptionTarget).
+    pub(crate) fn status_patch_by(&mut self, t_req: i64, actor: &Actor) {
+        let Some(body) = status_patch(&self.uid, &self.sent, &self.status, &mut self.ops) else {
+            return;
+        };
+        self.sent = self.status.clone();
+        let stage = t_req + self.latency();
+        self.next_rv(stage);
+        let response = self.stored_pod();
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: self.pod_uri("/status"),
+            verb: "patch",
+            actor,
+            object_ref: self.pod_ref(Some("status")),
+            code: 200,
+            failure: None,
+            request_object: Some(&body),
+            response_object: Some(&response),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.push(stage, rec, None);
+    }
+
+    /// A controller adds (`add`) or removes a finalizer with a patch.
+    pub(crate) fn finalizer_patch(
+        &mut self,
+        t_req: i64,
+        finalizer: &str,
+        add: bool,
+        actor: &Actor,
+    ) {
+        let body = object(|o| {
+            o.obj("metadata", |m| {
+                if add {
+                    m.strs("finalizers", &[finalizer]);
+                } else {
+                    m.strs("$deleteFromPrimitiveList/finalizers", &[finalizer]);
+                }
+            });
+        });
+        if add {
+            self.finalizers.push(finalizer.to_string());
+        } else {
+            self.finalizers.retain(|f| f != finalizer);
+        }
+        let stage = t_req + self.latency();
+        self.next_rv(stage);
+        let response = self.stored_pod();
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: self.pod_uri(""),
+            verb: "patch",
+            actor,
+            object_ref: self.pod_ref(None),
+            code: 200,
+            failure: None,
+            request_object: Some(&body),
+            response_object: Some(&response),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.push(stage, rec, None);
+        self.ops.push(format!(
+            "finalizer:{finalizer}:{}",
+            if add { "add" } else { "delete" }
+        ));
+    }
+
+    /// A delete with `grace` seconds; returns the stage time. The kubelet's
+    /// final delete uses grace 0. The response is the pod as stored after the
+    /// request (the object is gone only when no finalizer remains and grace is 0).
+    pub(crate) fn delete(
+        &mut self,
+        t_req: i64,
+        grace: i64,
+        actor: &Actor,
+        by_kubelet: bool,
+    ) -> i64 {
+        let stage = t_req + self.latency();
+        let grace = if self.node.is_none() { 0 } else { grace };
+        let ts = match self.deletion {
+            Some((ts, _)) if grace > 0 => ts,
+            _ => stage + grace * 1_000_000,
+        };
+        self.deletion = Some((ts, grace));
+        let request = object(|o| {
+            o.id("kind", "DeleteOptions")
+                .id("apiVersion", "meta.k8s.io/__internal");
+            if by_kubelet {
+                o.int("gracePeriodSeconds", 0).obj("preconditions", |p| {
+                    p.id("uid", &self.uid);
+                });
+            } else {
+                o.id("propagationPolicy", "Background");
+            }
+        });
+        self.next_rv(stage);
+        let response = self.stored_pod();
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: self.pod_uri(""),
+            verb: "delete",
+            actor,
+            object_ref: self.pod_ref(None),
+            code: 200,
+            failure: None,
+            request_object: Some(&request),
+            response_object: Some(&response),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.push(stage, rec, None);
+        let gone = grace == 0 && self.finalizers.is_empty();
+        self.ops.push(
+            if gone {
+                "pod:deleted:success"
+            } else {
+                "pod:delete:success"
+            }
+            .into(),
+        );
+        stage
+    }
+
+    // ----- events -------------------------------------------------------
+
+    fn take_token(&mut self, t: i64) -> bool {
+        let elapsed = (t - self.tokens_at).max(0) as f64;
+        self.tokens = (self.tokens + elapsed / EVENT_REFILL_US).min(EVENT_BURST);
+        self.tokens_at = t;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn pod_involved(&self) -> Involved {
+        Involved {
+            kind: "Pod",
+            api_version: "v1",
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.to_string(),
+        }
+    }
+
+    /// A kubelet event about this pod at true time `t`. Identical repeats
+    /// bump `count` with a patch; the spam filter may drop it.
+    pub(crate) fn kubelet_event(
+        &mut self,
+        t: i64,
+        etype: &'static str,
+        reason: &'static str,
+        message: String,
+        container: Option<&str>,
+        init: bool,
+    ) {
+        if !self.take_token(t) {
+            return;
+        }
+        let field_path = container.map(|c| {
+            format!(
+                "spec.{}{{{c}}}",
+                if init { "initContainers" } else { "containers" }
+            )
+        });
+        let actor = self.kubelet_actor();
+        let involved = self.pod_involved();
+        self.core_event(
+            t, &actor, etype, reason, message, field_path, involved, "kubelet",
+        );
+    }
+
+    /// An event by the pod's owning controller about its owner (FailedCreate).
+    pub(crate) fn owner_event(&mut self, t: i64, reason: &'static str, message: String) {
+        let controller = self.creator();
+        let actor = self.controller_actor(controller);
+        let involved = Involved {
+            kind: self.owner_kind,
+            api_version: if self.owner_kind == "Job" {
+                "batch/v1"
+            } else {
+                "apps/v1"
+            },
+            name: self.owner_name.clone(),
+            uid: self.owner_uid.clone(),
+            resource_version: (self.rng.range(1_000_000, 9_999_999)).to_string(),
+        };
+        self.core_event(
+            t, &actor, "Warning", reason, message, None, involved, controller,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn core_event(
+        &mut self,
+        t: i64,
+        actor: &Actor,
+        etype: &'static str,
+        reason: &'static str,
+        message: String,
+        field_path: Option<String>,
+        involved: Involved,
+        component: &str,
+    ) {
+        let key = format!("{}|{reason}|{message}|{:?}", involved.name, field_path);
+        let t_req = t + self.rng.lognormal_us(3.0, 0.7, 0.5, 50.0);
+        let stage = t_req + self.latency();
+        let host = if component == "kubelet" {
+            self.node_name().to_string()
+        } else {
+            String::new()
+        };
+        if let Some(i) = self.events.iter().position(|e| e.key == key) {
+            let ev = &mut self.events[i];
+            ev.count += 1;
+            ev.last_us = t;
+            let body = object(|o| {
+                o.int("count", i64::from(ev.count))
+                    .id("lastTimestamp", &format_rfc3339_secs(t));
+            });
+            let uri = format!(
+                "/api/v1/namespaces/{}/events/{}",
+                self.wl.namespace, ev.name
+            );
+            let ev = ev.clone();
+            let rv = self.next_rv(stage);
+            let obj = render_core_event(&ev, self.wl.namespace, &rv, component, &host);
+            let rec = AuditRecord {
+                audit_id: self.rng.uuid(),
+                request_uri: uri,
+                verb: "patch",
+                actor,
+                object_ref: event_ref(self.wl.namespace, &ev.name, None),
+                code: 200,
+                failure: None,
+                request_object: Some(&body),
+                response_object: Some(&obj),
+                received_us: t_req,
+                stage_us: stage,
+                extra_annotations: &[],
+            }
+            .render();
+            self.push(stage, rec, Some(obj));
+            return;
+        }
+        let ev = EventState {
+            api: EventApi::CoreV1,
+            key,
+            name: format!("{}.{:x}", involved.name, t * 1000 + self.rng.range(0, 999)),
+            uid: self.rng.uuid(),
+            reason,
+            etype,
+            message_json: lit(&message),
+            field_path,
+            action: "",
+            count: 1,
+            first_us: t,
+            last_us: t,
+            involved,
+        };
+        let rv = self.next_rv(stage);
+        let request = render_core_event(&ev, self.wl.namespace, "", component, &host);
+        let obj = render_core_event(&ev, self.wl.namespace, &rv, component, &host);
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: format!("/api/v1/namespaces/{}/events", self.wl.namespace),
+            verb: "create",
+            actor,
+            object_ref: event_ref(self.wl.namespace, &ev.name, None),
+            code: 201,
+            failure: None,
+            request_object: Some(&request),
+            response_object: Some(&obj),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.events.push(ev);
+        self.push(stage, rec, Some(obj));
+    }
+
+    /// A scheduler event through events.k8s.io/v1. The first repeat of an
+    /// identical event patches `series` (count 2); later repeats only update
+    /// the recorder's memory until its 30-minute heartbeat, as client-go does.
+    pub(crate) fn scheduler_event(
+        &mut self,
+        t: i64,
+        etype: &'static str,
+        reason: &'static str,
+        action: &'static str,
+        note: String,
+    ) {
+        let key = format!("sched|{reason}|{note}");
+        let actor = self.scheduler_actor();
+        let t_req = t + self.rng.lognormal_us(2.0, 0.6, 0.3, 20.0);
+        let stage = t_req + self.latency();
+        let instance = self.cl.scheduler_instance.clone();
+        if let Some(i) = self.events.iter().position(|e| e.key == key) {
+            self.events[i].count += 1;
+            self.events[i].last_us = t;
+            if self.events[i].count != 2 {
+                return;
+            }
+            let ev = self.events[i].clone();
+            let body = object(|o| {
+                o.obj("series", |s| {
+                    s.int("count", 2).id(
+                        "lastObservedTime",
+                        &lunettes_schemas::time::format_rfc3339_micros(t),
+                    );
+                });
+            });
+            let rv = self.next_rv(stage);
+            let resp = render_events_v1(&ev, self.wl.namespace, &rv, &instance);
+            let watch = render_core_from_v1(&ev, self.wl.namespace, &rv, &instance);
+            let rec = AuditRecord {
+                audit_id: self.rng.uuid(),
+                request_uri: format!(
+                    "/apis/events.k8s.io/v1/namespaces/{}/events/{}",
+                    self.wl.namespace, ev.name
+                ),
+                verb: "patch",
+                actor: &actor,
+                object_ref: event_ref(self.wl.namespace, &ev.name, Some("events.k8s.io")),
+                code: 200,
+                failure: None,
+                request_object: Some(&body),
+                response_object: Some(&resp),
+                received_us: t_req,
+                stage_us: stage,
+                extra_annotations: &[],
+            }
+            .render();
+            self.push(stage, rec, Some(watch));
+            return;
+        }
+        let ev = EventState {
+            api: EventApi::EventsV1,
+            key,
+            name: format!("{}.{:x}", self.name, t * 1000 + self.rng.range(0, 999)),
+            uid: self.rng.uuid(),
+            reason,
+            etype,
+            message_json: lit(&note),
+            field_path: None,
+            action,
+            count: 1,
+            first_us: t,
+            last_us: t,
+            involved: self.pod_involved(),
+        };
+        let rv = self.next_rv(stage);
+        let request = render_events_v1(&ev, self.wl.namespace, "", &instance);
+        let resp = render_events_v1(&ev, self.wl.namespace, &rv, &instance);
+        let watch = render_core_from_v1(&ev, self.wl.namespace, &rv, &instance);
+        let rec = AuditRecord {
+            audit_id: self.rng.uuid(),
+            request_uri: format!(
+                "/apis/events.k8s.io/v1/namespaces/{}/events",
+                self.wl.namespace
+            ),
+            verb: "create",
+            actor: &actor,
+            object_ref: event_ref(self.wl.namespace, &ev.name, Some("events.k8s.io")),
+            code: 201,
+            failure: None,
+            request_object: Some(&request),
+            response_object: Some(&resp),
+            received_us: t_req,
+            stage_us: stage,
+            extra_annotations: &[],
+        }
+        .render();
+        self.events.push(ev);
+        self.push(stage, rec, Some(watch));
+    }
+}
+
+fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    crate::json::push_str_lit(&mut out, s);
+    out
+}
+
+fn event_ref<'a>(ns: &'a str, name: &'a str, group: Option<&'static str>) -> ObjectRef<'a> {
+    ObjectRef {
+        resource: "events",
+        subresource: None,
+        namespace: ns,
+        name: Some(name),
+        uid: None,
+        api_group: group,
+        api_version: "v1",
+    }
+}
+
+fn write_event_meta(o: &mut Obj<'_>, ev: &EventState, ns: &str, rv: &str) {
+    o.obj("metadata", |m| {
+        m.id("name", &ev.name).id("namespace", ns);
+        if rv.is_empty() {
+            m.null("creationTimestamp");
+        } else {
+            m.id("uid", &ev.uid)
+                .id("resourceVersion", rv)
+                .id("creationTimestamp", &format_rfc3339_secs(ev.first_us));
+        }
+    });
+}
+
+fn write_involved(o: &mut Obj<'_>, key: &str, ev: &EventState, ns: &str) {
+    let inv = &ev.involved;
+    o.obj(key, |r| {
+        r.id("kind", inv.kind)
+            .id("namespace", ns)
+            .id("name", &inv.name)
+            .id("uid", &inv.uid)
+            .id("apiVersion", inv.api_version)
+            .id("resourceVersion", &inv.resource_version)
+            .opt_str("fieldPath", ev.field_path.as_deref());
+    });
+}
+
+/// A core v1 Event object (`rv` empty: as sent in a create request).
+fn render_core_event(ev: &EventState, ns: &str, rv: &str, component: &str, host: &str) -> String {
+    debug_assert_eq!(ev.api, EventApi::CoreV1);
+    object(|o| {
+        o.id("kind", "Event").id("apiVersion", "v1");
+        write_event_meta(o, ev, ns, rv);
+        write_involved(o, "involvedObject", ev, ns);
+        o.id("reason", ev.reason)
+            .raw("message", &ev.message_json)
+            .obj("source", |s| {
+                s.id("component", component);
+                if !host.is_empty() {
+                    s.id("host", host);
+                }
+            })
+            .id("firstTimestamp", &format_rfc3339_secs(ev.first_us))
+            .id("lastTimestamp", &format_rfc3339_secs(ev.last_us))
+            .int("count", i64::from(ev.count))
+            .id("type", ev.etype)
+            .null("eventTime")
+            .id(
+                "reportingComponent",
+                if component == "kubelet" {
+                    "kubelet"
+                } else {
+                    ""
+                },
+            )
+            .id("reportingInstance", host);
+    })
+}
+
+/// An events.k8s.io/v1 Event object.
+fn render_events_v1(ev: &EventState, ns: &str, rv: &str, instance: &str) -> String {
+    object(|o| {
+        o.id("kind", "Event").id("apiVersion", "events.k8s.io/v1");
+        write_event_meta(o, ev, ns, rv);
+        o.id(
+            "eventTime",
+            &lunettes_schemas::time::format_rfc3339_micros(ev.first_us),
+        );
+        if ev.count >= 2 {
+            o.obj("series", |s| {
+                s.int("count", i64::from(ev.count)).id(
+                    "lastObservedTime",
+                    &lunettes_schemas::time::format_rfc3339_micros(ev.last_us),
+                );
+            });
+        }
+        o.id("reportingController", "default-scheduler")
+            .id("reportingInstance", instance)
+            .id("action", ev.action)
+            .id("reason", ev.reason);
+        write_involved(o, "regarding", ev, ns);
+        o.raw("note", &ev.message_json).id("type", ev.etype);
+    })
+}
+
+/// The same events.k8s.io/v1 Event as a core v1 watch returns it.
+fn render_core_from_v1(ev: &EventState, ns: &str, rv: &str, instance: &str) -> String {
+    object(|o| {
+        o.id("kind", "Event").id("apiVersion", "v1");
+        write_event_meta(o, ev, ns, rv);
+        write_involved(o, "involvedObject", ev, ns);
+        o.id("reason", ev.reason)
+            .raw("message", &ev.message_json)
+            .obj("source", |_| {})
+            .null("firstTimestamp")
+            .null("lastTimestamp")
+            .id("type", ev.etype)
+            .id(
+                "eventTime",
+                &lunettes_schemas::time::format_rfc3339_micros(ev.first_us),
+            );
+        if ev.count >= 2 {
+            o.obj("series", |s| {
+                s.int("count", i64::from(ev.count)).id(
+                    "lastObservedTime",
+                    &lunettes_schemas::time::format_rfc3339_micros(ev.last_us),
+                );
+            });
+        }
+        o.id("action", ev.action)
+            .id("reportingComponent", "default-scheduler")
+            .id("reportingInstance", instance);
+    })
+}
