@@ -1,1 +1,406 @@
-fn main() {}
+//! Engine benchmark: throughput in HyperEvents/s on simulator-like input, and
+//! memory per in-flight pod at 1M in-flight pods (counting allocator).
+//!
+//! Run: `cargo bench -p lunettes-processor --bench engine`
+//! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_INFLIGHT` override the sizes).
+//!
+//! The input mimics what the simulator and real clusters send per pod: the
+//! audit create (with pod facts), binding, scheduler and kubelet Events
+//! (Scheduled, Pulling, Pulled, Created, Started), status-patch operations at
+//! whole-second precision (Initialized, containerState Running, ContainersReady,
+//! Ready), ~10% of Events seen twice (audit and Events watch), ~15% faulty
+//! pods (Warning events, never ready), and a few deletes.
+
+#![allow(unsafe_code)] // the counting global allocator below
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use lunettes_processor::{Engine, EngineConfig};
+use lunettes_schemas::{
+    ContainerFacts, EventInfo, HyperEvent, Kind, ObjectRef, Output, PodFacts, Source, TimePrecision,
+};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+const T0: i64 = 1_767_225_600_000_000;
+const S: i64 = 1_000_000;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo) as u64) as i64
+    }
+}
+
+struct Gen {
+    rng: Rng,
+    seq: u64,
+}
+
+impl Gen {
+    fn base(&mut self, cluster: &str, ns: &str, name: &str, uid: &str, t: i64) -> HyperEvent {
+        self.seq += 1;
+        HyperEvent {
+            cluster: cluster.into(),
+            source: Source::Audit,
+            kind: Kind::Operation,
+            time_us: t,
+            observed_us: t + 20_000,
+            time_precision: TimePrecision::Micros,
+            object: ObjectRef {
+                resource: "pods".into(),
+                namespace: ns.into(),
+                name: name.into(),
+                uid: uid.into(),
+                field_path: String::new(),
+            },
+            dedup_id: format!("a-{:016x}", self.seq),
+            ..Default::default()
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ops(
+        &mut self,
+        c: &str,
+        ns: &str,
+        n: &str,
+        u: &str,
+        t: i64,
+        secs: bool,
+        ops: &[&str],
+    ) -> HyperEvent {
+        let mut e = self.base(c, ns, n, u, if secs { t / S * S } else { t });
+        if secs {
+            e.time_precision = TimePrecision::Seconds;
+            e.observed_us = t + 30_000;
+        }
+        e.operations = ops.iter().map(|s| s.to_string()).collect();
+        e
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        c: &str,
+        ns: &str,
+        n: &str,
+        u: &str,
+        t: i64,
+        ty: &str,
+        reason: &str,
+        msg: String,
+    ) -> HyperEvent {
+        let mut e = self.base(c, ns, n, u, t / S * S);
+        e.time_precision = TimePrecision::Seconds;
+        e.kind = Kind::Event;
+        e.source = Source::Event;
+        e.object.resource = "events".into();
+        e.object.field_path = "spec.containers{app}".into();
+        e.event = Some(EventInfo {
+            type_: ty.into(),
+            reason: reason.into(),
+            message: msg,
+            count: 1,
+            component: "kubelet".into(),
+            host: "node-7".into(),
+            first_us: None,
+        });
+        e
+    }
+
+    /// One pod's events; `upto` limits how many (for in-flight pods).
+    fn pod(&mut self, cluster: &str, i: u64, t0: i64, upto: usize) -> Vec<HyperEvent> {
+        let ns = format!("team-{}", i % 40);
+        let name = format!("web-{:x}-{}", i / 7, i % 1000);
+        let uid = format!("{:08x}-4f02-8a13-{:012x}", i as u32, i);
+        let image = format!("registry.example/app-{}:v{}", i % 50, i % 3);
+        let (c, n, u) = (cluster, ns.as_str(), name.as_str());
+        let uid = uid.as_str();
+        let bind = t0 + self.rng.range(5_000, 200_000);
+        let pull0 = bind + self.rng.range(300_000, 3 * S);
+        let pull = self.rng.range(500_000, 20 * S);
+        let created = pull0 + pull + self.rng.range(50_000, 500_000);
+        let started = created + self.rng.range(50_000, 500_000);
+        let ready = started + self.rng.range(S, 30 * S);
+        let faulty = self.rng.next() % 100 < 15;
+        let mut v = Vec::with_capacity(16);
+        let mut create = self.ops(
+            c,
+            n,
+            u,
+            uid,
+            t0,
+            false,
+            &["pod:create:success", "schedule:default-scheduler:entry"],
+        );
+        create.pod = Some(PodFacts {
+            scheduler_name: "default-scheduler".into(),
+            restart_policy: "Always".into(),
+            containers: vec![ContainerFacts {
+                name: "app".into(),
+                image: image.clone(),
+                cpu_millis: 500,
+                memory_bytes: 256 << 20,
+                has_readiness_probe: true,
+                has_post_start: false,
+            }],
+            volume_kinds: vec!["configMap".into(), "projected".into()],
+            owner_kind: "ReplicaSet".into(),
+            owner_name: format!("web-{:x}", i / 7),
+            creation_us: Some(t0 / S * S),
+            ..Default::default()
+        });
+        v.push(create);
+        v.push(self.ops(c, n, u, uid, bind, false, &["schedule:binding:success"]));
+        v.push(self.event(
+            c,
+            n,
+            u,
+            uid,
+            bind + 1_000,
+            "Normal",
+            "Scheduled",
+            format!("Successfully assigned {n}/{u} to node-7"),
+        ));
+        v.push(self.ops(
+            c,
+            n,
+            u,
+            uid,
+            bind + 300_000,
+            true,
+            &["condition:PodScheduled:true", "condition:Initialized:true"],
+        ));
+        v.push(self.event(
+            c,
+            n,
+            u,
+            uid,
+            pull0,
+            "Normal",
+            "Pulling",
+            format!("Pulling image \"{image}\""),
+        ));
+        if faulty {
+            v.push(self.event(c, n, u, uid, pull0 + 2 * S, "Warning", "Failed", format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found")));
+            v.push(self.ops(
+                c,
+                n,
+                u,
+                uid,
+                pull0 + 2 * S,
+                true,
+                &["containerState:app:Waiting:ErrImagePull"],
+            ));
+            v.push(self.event(
+                c,
+                n,
+                u,
+                uid,
+                pull0 + 10 * S,
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+            ));
+            v.push(self.ops(
+                c,
+                n,
+                u,
+                uid,
+                pull0 + 10 * S,
+                true,
+                &["containerState:app:Waiting:ImagePullBackOff"],
+            ));
+        } else {
+            let secs = pull as f64 / 1e6;
+            v.push(self.event(c, n, u, uid, pull0 + pull, "Normal", "Pulled", format!("Successfully pulled image \"{image}\" in {secs:.3}s ({secs:.3}s including waiting). Image size: 52428800 bytes.")));
+            v.push(self.event(
+                c,
+                n,
+                u,
+                uid,
+                created,
+                "Normal",
+                "Created",
+                "Created container app".into(),
+            ));
+            v.push(self.event(
+                c,
+                n,
+                u,
+                uid,
+                started,
+                "Normal",
+                "Started",
+                "Started container app".into(),
+            ));
+            v.push(self.ops(
+                c,
+                n,
+                u,
+                uid,
+                started,
+                true,
+                &[
+                    "containerState:app:Running",
+                    "phase:Running:set",
+                    "pod:ip:set",
+                ],
+            ));
+            v.push(self.ops(
+                c,
+                n,
+                u,
+                uid,
+                ready,
+                true,
+                &[
+                    "containerReady:app:true",
+                    "condition:ContainersReady:true",
+                    "condition:Ready:true",
+                ],
+            ));
+        }
+        // ~10% of Events arrive twice (audit route and Events watch).
+        if self.rng.next().is_multiple_of(10) {
+            if let Some(dup) = v.iter().find(|e| e.kind == Kind::Event).cloned() {
+                v.push(dup);
+            }
+        }
+        if self.rng.next().is_multiple_of(10) {
+            let t = ready + self.rng.range(10 * S, 60 * S);
+            v.push(self.ops(c, n, u, uid, t, false, &["pod:delete:success"]));
+            v.push(self.event(
+                c,
+                n,
+                u,
+                uid,
+                t + 100_000,
+                "Normal",
+                "Killing",
+                "Stopping container app".into(),
+            ));
+            v.push(self.ops(c, n, u, uid, t + 2 * S, false, &["pod:deleted:success"]));
+        }
+        v.truncate(upto);
+        v
+    }
+}
+
+fn throughput(pods: u64) {
+    let mut g = Gen {
+        rng: Rng(0x9E37_79B9_7F4A_7C15),
+        seq: 0,
+    };
+    let clusters = ["sim-1", "sim-2", "sim-3"];
+    let mut events = Vec::new();
+    for i in 0..pods {
+        // 200 pods/s per cluster.
+        let c = clusters[(i % 3) as usize];
+        let t0 = T0 + (i / 3) as i64 * 5_000;
+        events.extend(g.pod(c, i, t0, usize::MAX));
+    }
+    events.sort_by_key(|e| e.time_us);
+    for (label, emit_spans) in [
+        ("verdicts+spans+windows", true),
+        ("verdicts+windows (no spans)", false),
+    ] {
+        let cfg = EngineConfig {
+            emit_spans,
+            ..Default::default()
+        };
+        let mut engine = Engine::new(cfg);
+        let mut out: Vec<Output> = Vec::with_capacity(1 << 16);
+        let mut emitted = 0usize;
+        let start = Instant::now();
+        for e in &events {
+            engine.process(e, &mut out);
+            if out.len() > 60_000 {
+                emitted += out.len();
+                out.clear();
+            }
+        }
+        engine.finish(&mut out);
+        emitted += out.len();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "throughput [{label}]: {} events ({} pods, 3 clusters) in {:.3} s = {:.2} M events/s on one core; {} outputs; stats {:?}",
+            events.len(),
+            pods,
+            secs,
+            events.len() as f64 / secs / 1e6,
+            emitted,
+            engine.stats()
+        );
+    }
+}
+
+fn memory(inflight: u64) {
+    let mut g = Gen {
+        rng: Rng(0x2545_F491_4F6C_DD1D),
+        seq: 0,
+    };
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    let before = LIVE.load(Ordering::Relaxed);
+    for i in 0..inflight {
+        // 1M pods created within 50 s: none reaches its deadline; each is
+        // mid-lifecycle (create .. Pulling/Pulled/Created/Started, not ready).
+        let t0 = T0 + i as i64 * 50;
+        let upto = 4 + (i % 5) as usize;
+        for mut e in g.pod("sim-1", i, t0, upto) {
+            e.time_us = e.time_us.min(t0 + 30 * S);
+            engine.process(&e, &mut out);
+        }
+        out.clear();
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    let n = engine.in_flight();
+    println!(
+        "memory: {} in-flight pods hold {:.1} MiB = {:.0} bytes per in-flight pod (live heap delta, counting allocator)",
+        n,
+        (after - before) as f64 / (1 << 20) as f64,
+        (after - before) as f64 / n as f64
+    );
+}
+
+fn main() {
+    let pods: u64 = std::env::var("ENGINE_BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let inflight: u64 = std::env::var("ENGINE_BENCH_INFLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    throughput(pods);
+    memory(inflight);
+}

@@ -86,21 +86,21 @@ pub fn human(us: i64) -> String {
         format!("{} ms", us / 1000)
     } else if us < 60_000_000 {
         let tenths = (us + 50_000) / 100_000;
-        if tenths % 10 == 0 {
+        if tenths.is_multiple_of(10) {
             format!("{} s", tenths / 10)
         } else {
             format!("{}.{} s", tenths / 10, tenths % 10)
         }
     } else if us < 3_600_000_000 {
         let secs = (us + 500_000) / 1_000_000;
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             format!("{} min", secs / 60)
         } else {
             format!("{} min {} s", secs / 60, secs % 60)
         }
     } else {
         let mins = (us + 30_000_000) / 60_000_000;
-        if mins % 60 == 0 {
+        if mins.is_multiple_of(60) {
             format!("{} h", mins / 60)
         } else {
             format!("{} h {} min", mins / 60, mins % 60)

@@ -590,11 +590,9 @@ impl PodState {
                     }
                 }
             }
-            "containerReady" => {
-                if tail == "true" {
-                    let i = self.container_idx(interner, mid, false);
-                    self.containers[i].ready.merge(stamp);
-                }
+            "containerReady" if tail == "true" => {
+                let i = self.container_idx(interner, mid, false);
+                self.containers[i].ready.merge(stamp);
             }
             "finalizer" => {
                 let s = interner.intern(mid);
@@ -751,4 +749,19 @@ pub(crate) fn container_of<'a>(field_path: &'a str, msg: &'a str) -> Option<(&'a
         .split(|c: char| c == '"' || c.is_whitespace())
         .next()?;
     (!name.is_empty()).then_some((name, false))
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The per-pod budget is 1 KiB including heap parts; the inline state must stay well under it.
+    #[test]
+    fn pod_state_stays_compact() {
+        assert!(
+            std::mem::size_of::<super::PodState>() <= 640,
+            "{}",
+            std::mem::size_of::<super::PodState>()
+        );
+        assert_eq!(std::mem::size_of::<crate::spans::track::Mark>(), 16);
+        assert_eq!(std::mem::size_of::<super::Stamp>(), 16);
+    }
 }

@@ -206,10 +206,14 @@ fn windows_emit_when_the_watermark_passes_and_correct_late_verdicts() {
 #[test]
 fn window_rows_of_shards_have_distinct_ids() {
     let p = Pod::new("a", T0);
-    let mut c0 = EngineConfig::default();
-    c0.shard = 0;
-    let mut c1 = EngineConfig::default();
-    c1.shard = 1;
+    let c0 = EngineConfig {
+        shard: 0,
+        ..Default::default()
+    };
+    let c1 = EngineConfig {
+        shard: 1,
+        ..Default::default()
+    };
     let o0 = run(c0, &p.healthy(5));
     let o1 = run(c1, &p.healthy(5));
     assert_ne!(windows(&o0)[0].id, windows(&o1)[0].id);
@@ -241,8 +245,10 @@ fn value_rex_reads_labels_into_span_attributes() {
     f.labels.insert("team".into(), "payments".into());
     let mut ev = p.healthy(5);
     ev[0] = p.create_with(0, f);
-    let mut cfg = EngineConfig::default();
-    cfg.spans = SpanConfig::from_json(LABEL_SPANS).unwrap();
+    let cfg = EngineConfig {
+        spans: SpanConfig::from_json(LABEL_SPANS).unwrap(),
+        ..Default::default()
+    };
     let out = run(cfg, &ev);
     let sp = spans(&out);
     let root = sp.iter().find(|s| s.parent_span_id.is_empty()).unwrap();

@@ -29,7 +29,7 @@ fn healthy_pod_succeeds_with_phases_and_summary() {
     assert_eq!(d.k8s_sli_ms, Some(500));
     // Infra SLI: readiness (custom spans) is the user's time.
     let sli = d.sli_ms.unwrap();
-    assert!(sli < 8000 && sli >= 3500, "sli {sli}");
+    assert!((3500..8000).contains(&sli), "sli {sli}");
     assert!(
         d.summary.starts_with("ready in 8 s (SLO 1 min 30 s)"),
         "{}",
@@ -196,12 +196,7 @@ fn parallel_pulls_count_as_their_union() {
     let mut ev = vec![
         p.create_with(0, f),
         p.op(100_000, &["schedule:binding:success"]),
-        p.event(
-            1 * S,
-            "Normal",
-            "Pulling",
-            "Pulling image \"registry/app:v2\"",
-        ),
+        p.event(S, "Normal", "Pulling", "Pulling image \"registry/app:v2\""),
         p.event(
             2 * S,
             "Normal",
@@ -322,10 +317,13 @@ fn kill_before_finish_and_diagnosed_kill() {
 
 #[test]
 fn kill_in_ignore_delete_reason_namespace_is_before_finish() {
-    let mut cfg = EngineConfig::default();
-    cfg.slo =
-        lunettes_processor::SloConfig::from_json(r#"{"IgnoreDeleteReasonNamespace": ["default"]}"#)
-            .unwrap();
+    let cfg = EngineConfig {
+        slo: lunettes_processor::SloConfig::from_json(
+            r#"{"IgnoreDeleteReasonNamespace": ["default"]}"#,
+        )
+        .unwrap(),
+        ..Default::default()
+    };
     let p = Pod::new("p", T0);
     let ev = vec![
         p.create(0),
@@ -376,10 +374,13 @@ fn api_failed_names_the_webhook() {
 
 #[test]
 fn ignored_namespaces_are_dropped() {
-    let mut cfg = EngineConfig::default();
-    cfg.slo =
-        lunettes_processor::SloConfig::from_json(r#"{"IgnoredNamespaceForAudit": ["default"]}"#)
-            .unwrap();
+    let cfg = EngineConfig {
+        slo: lunettes_processor::SloConfig::from_json(
+            r#"{"IgnoredNamespaceForAudit": ["default"]}"#,
+        )
+        .unwrap(),
+        ..Default::default()
+    };
     let p = Pod::new("p", T0);
     let out = run(cfg, &p.healthy(5));
     assert!(out.is_empty(), "{out:?}");
