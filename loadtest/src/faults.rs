@@ -175,7 +175,7 @@ pub(crate) fn deleter(p: &mut PodSim<'_>) -> Actor {
 const WEBHOOKS: [(&str, i64, &str, &str); 3] = [
     ("policy.example.com", 403, "Forbidden", "pod must declare resources.limits for every container"),
     ("validate.kyverno.svc-fail", 400, "BadRequest", "\n\npolicy Pod/{ns}/{name} for resource violation: \n\nrequire-team-label:\n  check-team: validation error: label 'team' is required. rule check-team failed at path /metadata/labels/team/\n"),
-    ("validation.gatekeeper.sh", 403, "Forbidden", "[allowed-repos] container <{c}> has an invalid image repo <{img}>, allowed repos are [\"registry.example.com/\"]"),
+    ("validation.gatekeeper.sh", 403, "Forbidden", "[allowed-repos] container <{c}> has an invalid image repo <{img}>, allowed repos are [\"registry.internal.example.com/\"]"),
 ];
 
 /// A create rejected by quota, a webhook, or a failing apiserver.

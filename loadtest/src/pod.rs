@@ -163,8 +163,9 @@ impl<'c> PodSim<'c> {
     }
 
     fn next_rv(&mut self, stage_us: i64) -> String {
-        // Monotone in time, unique enough per cluster; opaque to clients.
-        let rv = (stage_us - 1_600_000_000_000_000) / 40 + self.rng.range(0, 39);
+        // Opaque to clients; derived from the write time so that it grows in
+        // write order across the cluster although pods are simulated apart.
+        let rv = stage_us - 1_600_000_000_000_000;
         self.resource_version = rv;
         rv.to_string()
     }

@@ -238,6 +238,10 @@ fn container_ops(list: &[CStatus], init: bool, ops: &mut Vec<String>) {
                 state_op(&c.state)
             ));
             ops.push(format!("initContainerReady:{}:{}", c.name, c.ready));
+            ops.push(format!(
+                "initContainerRestartCount:{}:{}",
+                c.name, c.restart_count
+            ));
         } else {
             ops.push(format!("containerReady:{}:{}", c.name, c.ready));
             ops.push(format!(
