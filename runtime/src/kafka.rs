@@ -13,7 +13,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
@@ -184,6 +184,38 @@ impl KafkaConfig {
         group: &str,
         context: C,
     ) -> Result<StreamConsumer<C>, KafkaError> {
+        Ok(self.consumer_config(group).create_with_context(context)?)
+    }
+
+    /// The same group consumer as [`KafkaConfig::consumer`], as a
+    /// [`BaseConsumer`] for workers that poll on a thread of their own and
+    /// must do blocking work (flush, commit) inside rebalance callbacks.
+    pub fn base_consumer<C: ConsumerContext + 'static>(
+        &self,
+        group: &str,
+        context: C,
+    ) -> Result<BaseConsumer<C>, KafkaError> {
+        Ok(self.consumer_config(group).create_with_context(context)?)
+    }
+
+    /// A consumer outside any group, for explicitly assigned reads (state
+    /// rebuild, reading back an output tail, replay). It never commits.
+    pub fn reader(&self, client_id: &str) -> Result<BaseConsumer, KafkaError> {
+        let mut c = self.client_config();
+        c.set("client.id", client_id)
+            .set("group.id", format!("{client_id}-reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest");
+        for (k, v) in &self.consumer {
+            c.set(k, v);
+        }
+        Ok(c.create()?)
+    }
+
+    /// Group consumer settings: manual commits, cooperative-sticky
+    /// assignment, then the pass-through `consumer` properties.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut c = self.client_config();
         c.set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -196,7 +228,7 @@ impl KafkaConfig {
         for (k, v) in &self.consumer {
             c.set(k, v);
         }
-        Ok(c.create_with_context(context)?)
+        c
     }
 
     /// Creates the topics that do not exist yet (existing ones are left alone).

@@ -65,11 +65,24 @@ impl TestBroker {
 
     fn spawn(bin: &PathBuf, port: u16, sqlite: Option<PathBuf>) -> std::io::Result<TestBroker> {
         let url = format!("tcp://127.0.0.1:{port}");
-        let storage = match &sqlite {
-            Some(p) => format!("sqlite://{}", p.display()),
-            None => "memory://tansu/".to_string(),
+        // tansu opens a sqlite path relative to its working directory (an
+        // absolute path gets the directory prepended twice), so run it in the
+        // file's directory and name the file alone.
+        let (storage, workdir) = match &sqlite {
+            Some(p) => (
+                format!(
+                    "sqlite://{}",
+                    p.file_name().unwrap_or(p.as_os_str()).to_string_lossy()
+                ),
+                p.parent().filter(|d| !d.as_os_str().is_empty()),
+            ),
+            None => ("memory://tansu/".to_string(), None),
         };
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(dir) = workdir {
+            command.current_dir(dir);
+        }
+        let child = command
             .arg("broker")
             .arg("--listener-url")
             .arg(&url)
