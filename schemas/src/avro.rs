@@ -16,7 +16,7 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{Delivery, HyperEvent, SpanRecord, WindowRow};
+use crate::{DeadLetter, Delivery, HyperEvent, SpanRecord, WindowRow};
 
 /// Schema text of the HyperEvent (`schemas/avro/hyperevent.avsc`).
 pub const HYPEREVENT_AVSC: &str = include_str!("../avro/hyperevent.avsc");
@@ -26,6 +26,8 @@ pub const DELIVERY_AVSC: &str = include_str!("../avro/delivery.avsc");
 pub const SPAN_AVSC: &str = include_str!("../avro/span.avsc");
 /// Schema text of the WindowRow (`schemas/avro/window.avsc`).
 pub const WINDOW_AVSC: &str = include_str!("../avro/window.avsc");
+/// Schema text of the DeadLetter record (`schemas/avro/deadletter.avsc`).
+pub const DEADLETTER_AVSC: &str = include_str!("../avro/deadletter.avsc");
 
 /// Magic bytes of Avro single-object encoding.
 pub const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -99,6 +101,7 @@ record_schema!(HyperEvent, HYPEREVENT_AVSC);
 record_schema!(Delivery, DELIVERY_AVSC);
 record_schema!(SpanRecord, SPAN_AVSC);
 record_schema!(WindowRow, WINDOW_AVSC);
+record_schema!(DeadLetter, DEADLETTER_AVSC);
 
 /// Encodes `value` with its current schema, single-object form.
 pub fn encode<T: AvroRecord>(value: &T) -> Result<Vec<u8>, AvroError> {
@@ -147,6 +150,7 @@ impl Registry {
             Delivery::schema(),
             SpanRecord::schema(),
             WindowRow::schema(),
+            DeadLetter::schema(),
         ] {
             r.writers.insert(s.fingerprint, s);
         }

@@ -3,7 +3,8 @@
 //! Everything that crosses a process boundary is defined here and nowhere
 //! else: the [`HyperEvent`] that collectors publish (keyed by pod UID), and the
 //! output records the engine emits ([`Delivery`], [`SpanRecord`],
-//! [`WindowRow`]). Each has an Avro schema in `schemas/avro/` (the contract
+//! [`WindowRow`]), and the [`DeadLetter`] for inputs a collector rejected.
+//! Each has an Avro schema in `schemas/avro/` (the contract
 //! other languages read) and a Rust type here that serializes to exactly that
 //! schema. Values on Kafka use Avro *single-object encoding*
 //! (`C3 01` + the schema's CRC-64-AVRO fingerprint + the datum) so a reader can
@@ -23,10 +24,12 @@
 #![deny(missing_docs)]
 
 pub mod avro;
+mod deadletter;
 mod hyperevent;
 mod output;
 pub mod time;
 
+pub use deadletter::DeadLetter;
 pub use hyperevent::{
     Actor, ContainerFacts, EventInfo, HyperEvent, Kind, ObjectRef, PodFacts, Source, TimePrecision,
 };
