@@ -312,6 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 raise BadRequest(f"unknown parameter {name!r} (not an HTTP parameter nor a ClickHouse setting)")
 
+        if self.verbose:
+            sys.stderr.write(f"query={query!r} db={database} settings={settings} params={qparams} body={len(body)}B\n")
         data = None
         if query is not None and body:
             match = INSERT_FORMAT.match(query)
@@ -353,6 +355,8 @@ class Handler(BaseHTTPRequestHandler):
             message = text.split("DB::Exception: ", 1)[-1] if "DB::Exception: " in text else text
             self.fail(500, code, message)
             return
+        if self.verbose:
+            sys.stderr.write(f"  -> rows_read={rows_read} rows_written={rows_written} out={len(out)}B {elapsed * 1000:.1f}ms\n")
         summary = {
             "read_rows": str(rows_read),
             "read_bytes": "0",

@@ -10,4 +10,5 @@
 
 pub mod clickhouse;
 pub mod otlp;
+pub mod testing;
 pub mod util;

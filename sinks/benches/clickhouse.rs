@@ -1,0 +1,2 @@
+//! ClickHouse sink benchmark (filled in below).
+fn main() {}
