@@ -2,11 +2,10 @@
 //! writes it at RequestResponse level (stage ResponseComplete, microsecond
 //! timestamps, no managedFields in the objects).
 
-use lunettes_schemas::time::format_rfc3339_micros;
-
 use crate::json::{object, Obj};
 
 /// Who made a request.
+#[derive(Debug, Clone)]
 pub(crate) struct Actor {
     pub username: String,
     pub groups: &'static [&'static str],
@@ -110,25 +109,25 @@ impl AuditRecord<'_> {
         if let Some(resp) = self.response_object {
             o.raw("responseObject", resp);
         }
-        o.id(
-            "requestReceivedTimestamp",
-            &format_rfc3339_micros(self.received_us),
-        )
-        .id("stageTimestamp", &format_rfc3339_micros(self.stage_us))
-        .obj("annotations", |a| {
-            a.id(
-                "authorization.k8s.io/decision",
-                if self.code == 403 && self.failure.is_some() && self.actor.authz_reason == "deny" {
-                    "forbid"
-                } else {
-                    "allow"
-                },
-            )
-            .str("authorization.k8s.io/reason", &self.actor.authz_reason);
-            for (k, v) in self.extra_annotations {
-                a.str(k, v);
-            }
-        });
+        o.micros("requestReceivedTimestamp", self.received_us)
+            .micros("stageTimestamp", self.stage_us)
+            .obj("annotations", |a| {
+                a.id(
+                    "authorization.k8s.io/decision",
+                    if self.code == 403
+                        && self.failure.is_some()
+                        && self.actor.authz_reason == "deny"
+                    {
+                        "forbid"
+                    } else {
+                        "allow"
+                    },
+                )
+                .str("authorization.k8s.io/reason", &self.actor.authz_reason);
+                for (k, v) in self.extra_annotations {
+                    a.str(k, v);
+                }
+            });
         o.close();
         s
     }

@@ -6,6 +6,7 @@
 //! ones that do not, the `PodReadyToStartContainers` condition (1.29+), and
 //! every third cluster sending pod status by PUT instead of PATCH.
 
+use crate::audit::{Actor, KUBE_SYSTEM_SA_GROUPS, NODE_GROUPS, SCHEDULER_GROUPS};
 use crate::rng::SimRng;
 use crate::spec::{ContainerSpec, PodSpec, Probe, VolumeSource};
 
@@ -49,13 +50,10 @@ pub(crate) struct Workload {
 pub(crate) struct ClusterProfile {
     pub name: String,
     pub runtime: Runtime,
-    pub kubelet_version: &'static str,
-    pub git_commit: &'static str,
     /// Kubelet sends status by PUT (`update`) with the whole pod.
     pub status_by_update: bool,
     pub cni: &'static str,
     pub nodes: Vec<Node>,
-    pub control_plane_ip: String,
     pub scheduler_instance: String,
     /// 1.29+: `PodReadyToStartContainers` condition.
     pub ready_to_start_condition: bool,
@@ -66,6 +64,12 @@ pub(crate) struct ClusterProfile {
     /// Second octet of pod IPs.
     pub pod_net: u8,
     pub workloads: Vec<Workload>,
+    /// Request authors, built once: one kubelet per node, the controllers,
+    /// the scheduler.
+    pub kubelet_actors: Vec<Actor>,
+    pub replicaset_controller: Actor,
+    pub job_controller: Actor,
+    pub scheduler: Actor,
 }
 
 const VERSIONS: [(&str, &str, u32); 4] = [
@@ -211,7 +215,7 @@ impl ClusterProfile {
         let name = format!("sim-{}", index + 1);
         let (version, commit, minor) = VERSIONS[index % VERSIONS.len()];
         let node_count = 5 + (index % 3) * 3;
-        let nodes = (0..node_count)
+        let nodes: Vec<Node> = (0..node_count)
             .map(|i| {
                 let pool = if i % 2 == 0 { "general" } else { "highmem" };
                 Node {
@@ -224,16 +228,51 @@ impl ClusterProfile {
             .iter()
             .map(|app| generate_workload(&mut rng, app))
             .collect();
+        let commit7 = &commit[..7];
+        let kubelet_actors = nodes
+            .iter()
+            .map(|n: &Node| Actor {
+                username: format!("system:node:{}", n.name),
+                groups: NODE_GROUPS,
+                user_agent: format!("kubelet/{version} (linux/amd64) kubernetes/{commit7}"),
+                source_ip: n.ip.clone(),
+                authz_reason: String::new(),
+            })
+            .collect();
+        let control_plane_ip = format!("172.16.{}.2", index % 250);
+        let controller = |c: &str| {
+            Actor {
+            username: format!("system:serviceaccount:kube-system:{c}"),
+            groups: KUBE_SYSTEM_SA_GROUPS,
+            user_agent: format!(
+                "kube-controller-manager/{version} (linux/amd64) kubernetes/{commit7}/system:serviceaccount:kube-system:{c}"
+            ),
+            source_ip: control_plane_ip.clone(),
+            authz_reason: format!(
+                "RBAC: allowed by ClusterRoleBinding \"system:controller:{c}\" of ClusterRole \"system:controller:{c}\" to ServiceAccount \"{c}/kube-system\""
+            ),
+        }
+        };
+        let replicaset_controller = controller("replicaset-controller");
+        let job_controller = controller("job-controller");
+        let scheduler = Actor {
+            username: "system:kube-scheduler".into(),
+            groups: SCHEDULER_GROUPS,
+            user_agent: format!("kube-scheduler/{version} (linux/amd64) kubernetes/{commit7}/scheduler"),
+            source_ip: control_plane_ip.clone(),
+            authz_reason: "RBAC: allowed by ClusterRoleBinding \"system:kube-scheduler\" of ClusterRole \"system:kube-scheduler\" to User \"system:kube-scheduler\"".into(),
+        };
         ClusterProfile {
+            kubelet_actors,
+            replicaset_controller,
+            job_controller,
+            scheduler,
             scheduler_instance: format!("default-scheduler-{name}-cp-{}", rng.name_suffix(5)),
-            control_plane_ip: format!("172.16.{}.2", index % 250),
             runtime: if index % 2 == 0 {
                 Runtime::Containerd
             } else {
                 Runtime::CriO
             },
-            kubelet_version: version,
-            git_commit: commit,
             status_by_update: index % 3 == 2,
             cni: CNIS[index % CNIS.len()],
             nodes,
@@ -244,33 +283,6 @@ impl ClusterProfile {
             workloads,
             name,
         }
-    }
-
-    /// `kubelet/<version> (linux/amd64) kubernetes/<commit7>`.
-    pub(crate) fn kubelet_agent(&self) -> String {
-        format!(
-            "kubelet/{} (linux/amd64) kubernetes/{}",
-            self.kubelet_version,
-            &self.git_commit[..7]
-        )
-    }
-
-    /// User agent of a kube-controller-manager controller.
-    pub(crate) fn controller_agent(&self, controller: &str) -> String {
-        format!(
-            "kube-controller-manager/{} (linux/amd64) kubernetes/{}/system:serviceaccount:kube-system:{controller}",
-            self.kubelet_version,
-            &self.git_commit[..7]
-        )
-    }
-
-    /// User agent of the scheduler.
-    pub(crate) fn scheduler_agent(&self) -> String {
-        format!(
-            "kube-scheduler/{} (linux/amd64) kubernetes/{}/scheduler",
-            self.kubelet_version,
-            &self.git_commit[..7]
-        )
     }
 }
 

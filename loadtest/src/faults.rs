@@ -25,8 +25,20 @@ pub(crate) fn prepare_spec(run: &mut Run<'_>) {
     let is_job = run.p.wl.kind == WorkloadKind::Job;
     let spec = &mut run.p.spec;
     match fault {
-        Fault::SchedInsufficientCpu => spec.containers[0].cpu_m = 6000,
-        Fault::SchedInsufficientMemory => spec.containers[0].mem_mi = 14 * 1024,
+        // Too big for any node, yet inside the "typical" SLO class (<= 8
+        // cpu, <= 16 Gi in total), so the 90 s deadline still applies.
+        Fault::SchedInsufficientCpu => {
+            for c in &mut spec.containers[1..] {
+                c.cpu_m = c.cpu_m.min(500);
+            }
+            spec.containers[0].cpu_m = 6000;
+        }
+        Fault::SchedInsufficientMemory => {
+            for c in &mut spec.containers[1..] {
+                c.mem_mi = c.mem_mi.min(512);
+            }
+            spec.containers[0].mem_mi = 14 * 1024;
+        }
         Fault::SchedAffinity => {
             spec.node_selector = Some(("node.example.com/pool".into(), "gpu-a100".into()));
         }
@@ -148,7 +160,7 @@ pub(crate) fn finalizer_controller(p: &PodSim<'_>) -> Actor {
 pub(crate) fn deleter(p: &mut PodSim<'_>) -> Actor {
     let ns = p.ns();
     match p.rng.index(3) {
-        0 => p.controller_actor("replicaset-controller"),
+        0 => p.controller_actor("replicaset-controller").clone(),
         1 => Actor {
             username: "alice@example.com".into(),
             groups: USER_GROUPS,
@@ -249,7 +261,7 @@ pub(crate) fn scheduling_failure(run: &mut Run<'_>, fault: Fault, t_fail: i64) {
     );
     let actor = run.p.scheduler_actor();
     let t_patch = t_fail + run.p.rng.uniform_us(0.5, 4.0);
-    run.p.status_patch_by(t_patch, &actor);
+    run.p.status_patch_by(t_patch, actor);
     run.p.scheduler_event(
         t_fail,
         "Warning",
@@ -613,12 +625,12 @@ pub(crate) fn preempt(run: &mut Run<'_>, last_started: i64) {
         t,
     );
     let actor = run.p.scheduler_actor();
-    run.p.status_patch_by(t, &actor);
+    run.p.status_patch_by(t, actor);
     let preemptor = run.p.rng.uuid();
     let note = format!("Preempted by pod {preemptor} on node {}", run.p.node_name());
     run.p
         .scheduler_event(t + 1000, "Normal", "Preempted", "Preempting", note);
-    delete_flow(run, t + 3000, &actor, false);
+    delete_flow(run, t + 3000, actor, false);
 }
 
 /// A job's only container runs to completion; the job controller then
@@ -657,7 +669,7 @@ pub(crate) fn job_run(run: &mut Run<'_>, started: i64) {
     let w = kubelet_flush(run, done);
     let actor = run.p.controller_actor("job-controller");
     let t = w + run.p.rng.uniform_us(20.0, 800.0);
-    run.p.finalizer_patch(t, JOB_TRACKING, false, &actor);
+    run.p.finalizer_patch(t, JOB_TRACKING, false, actor);
 }
 
 /// Graceful delete, the kubelet stopping containers, the finalizer owner
@@ -732,7 +744,7 @@ pub(crate) fn delete_flow(run: &mut Run<'_>, t_del: i64, actor: &Actor, stuck: b
     let w = kubelet_flush(run, stop);
     let t_final = (w + run.p.rng.uniform_us(300.0, 1500.0)).max(removed_at + 50_000);
     let kubelet = run.p.kubelet_actor();
-    run.p.delete(t_final, 0, &kubelet, true);
+    run.p.delete(t_final, 0, kubelet, true);
     if let (Some(f), true) = (finalizer, stuck) {
         if run.p.rng.chance(0.5) {
             let late = t_del + run.p.rng.uniform_us(660_000.0, 1_500_000.0);

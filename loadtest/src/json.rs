@@ -8,29 +8,65 @@
 
 use std::fmt::Write as _;
 
-/// Appends `s` as a JSON string literal (with quotes) to `buf`.
+/// Appends `s` as a JSON string literal (with quotes) to `buf`. Runs of
+/// plain bytes are copied in one go; only the bytes needing an escape are
+/// handled one by one.
 pub(crate) fn push_str_lit(buf: &mut String, s: &str) {
     buf.push('"');
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
-    {
-        buf.push_str(s);
-    } else {
-        for c in s.chars() {
-            match c {
-                '"' => buf.push_str("\\\""),
-                '\\' => buf.push_str("\\\\"),
-                '\n' => buf.push_str("\\n"),
-                '\r' => buf.push_str("\\r"),
-                '\t' => buf.push_str("\\t"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    let _ = write!(buf, "\\u{:04x}", c as u32);
-                }
-                c => buf.push(c),
-            }
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        buf.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(buf, "\\u{:04x}", b);
+        } else {
+            buf.push_str(esc);
         }
+        start = i + 1;
     }
+    buf.push_str(&s[start..]);
     buf.push('"');
+}
+
+/// Appends `us` (microseconds since the epoch) as an RFC 3339 UTC string
+/// literal: whole seconds (`"...:58Z"`) or six fractional digits. Same text
+/// as `lunettes_schemas::time::format_rfc3339_*`, without the allocations.
+pub(crate) fn push_time(buf: &mut String, us: i64, micros: bool) {
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let (y, m, d) = lunettes_schemas::time::civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let mut b = *b"\"0000-00-00T00:00:00.000000Z\"";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, y);
+    put(6, 2, m);
+    put(9, 2, d);
+    put(12, 2, sod / 3600);
+    put(15, 2, (sod / 60) % 60);
+    put(18, 2, sod % 60);
+    let text = if micros {
+        put(21, 6, frac);
+        &b[..]
+    } else {
+        b[20] = b'Z';
+        b[21] = b'"';
+        &b[..22]
+    };
+    buf.push_str(std::str::from_utf8(text).unwrap_or("null"));
 }
 
 /// Writer of one JSON object; keys are written in call order.
@@ -69,6 +105,21 @@ impl<'a> Obj<'a> {
         self.buf.push_str("\":\"");
         self.buf.push_str(v);
         self.buf.push('"');
+        self
+    }
+
+    /// A timestamp member in whole seconds (condition times, `startedAt`,
+    /// Event `firstTimestamp`, `creationTimestamp`).
+    pub(crate) fn secs(&mut self, k: &str, us: i64) -> &mut Self {
+        self.key(k);
+        push_time(self.buf, us, false);
+        self
+    }
+
+    /// A timestamp member with microseconds (audit stage times, `eventTime`).
+    pub(crate) fn micros(&mut self, k: &str, us: i64) -> &mut Self {
+        self.key(k);
+        push_time(self.buf, us, true);
         self
     }
 
@@ -202,11 +253,31 @@ pub(crate) fn object(f: impl FnOnce(&mut Obj<'_>)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lunettes_schemas::time::{format_rfc3339_micros, format_rfc3339_secs};
+
+    #[test]
+    fn times_match_the_schema_formatters() {
+        for us in [
+            0,
+            1_767_225_600_000_001,
+            951_782_400_999_999,
+            -1,
+            4_102_444_799_123_456,
+        ] {
+            let mut a = String::new();
+            push_time(&mut a, us, true);
+            assert_eq!(a, format!("\"{}\"", format_rfc3339_micros(us)));
+            let mut b = String::new();
+            push_time(&mut b, us, false);
+            assert_eq!(b, format!("\"{}\"", format_rfc3339_secs(us)));
+        }
+    }
 
     #[test]
     fn writes_valid_json_with_escapes() {
         let s = object(|o| {
             o.str("a", "x\"y\\z\n")
+                .str("u", "é\u{1}\t")
                 .int("n", -3)
                 .bool("b", true)
                 .null("z")
@@ -221,6 +292,7 @@ mod tests {
         });
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["a"], "x\"y\\z\n");
+        assert_eq!(v["u"], "é\u{1}\t");
         assert_eq!(v["n"], -3);
         assert_eq!(v["l"][1]["i"], 1);
         assert!(v["z"].is_null());

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 mod audit;
 mod cluster;
 mod config;
+mod events;
 mod faults;
 mod json;
 mod lifecycle;

@@ -9,8 +9,6 @@
 //! implies are derived from exactly what the write contains, so the ground
 //! truth and the bytes cannot drift apart.
 
-use lunettes_schemas::time::format_rfc3339_secs;
-
 use crate::json::Obj;
 
 /// Canonical condition order (the kubelet's, then what others add).
@@ -178,7 +176,7 @@ impl PodStatus {
             });
         }
         if let Some(t) = self.start_time_us {
-            o.id("startTime", &format_rfc3339_secs(t));
+            o.secs("startTime", t);
         }
         if !self.init.is_empty() {
             o.arr("initContainerStatuses", |a| {
@@ -254,8 +252,7 @@ fn container_ops(list: &[CStatus], init: bool, ops: &mut Vec<String>) {
 }
 
 fn write_condition(o: &mut Obj<'_>, c: &Condition) {
-    o.null("lastProbeTime")
-        .id("lastTransitionTime", &format_rfc3339_secs(c.ltt_us));
+    o.null("lastProbeTime").secs("lastTransitionTime", c.ltt_us);
     if let Some(m) = &c.message {
         o.str("message", m);
     }
@@ -278,7 +275,7 @@ fn write_state(o: &mut Obj<'_>, s: &CState) {
         }
         CState::Running { started_us } => {
             o.obj("running", |r| {
-                r.id("startedAt", &format_rfc3339_secs(*started_us));
+                r.secs("startedAt", *started_us);
             });
         }
         CState::Terminated {
@@ -291,9 +288,9 @@ fn write_state(o: &mut Obj<'_>, s: &CState) {
             o.obj("terminated", |t| {
                 t.id("containerID", container_id)
                     .int("exitCode", i64::from(*exit_code))
-                    .id("finishedAt", &format_rfc3339_secs(*finished_us))
+                    .secs("finishedAt", *finished_us)
                     .id("reason", reason)
-                    .id("startedAt", &format_rfc3339_secs(*started_us));
+                    .secs("startedAt", *started_us);
             });
         }
     }
@@ -398,7 +395,7 @@ pub(crate) fn status_patch(
             }
             if host_changed {
                 if let Some(t) = cur.start_time_us {
-                    s.id("startTime", &format_rfc3339_secs(t));
+                    s.secs("startTime", t);
                 }
             }
         });

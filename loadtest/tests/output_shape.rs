@@ -197,6 +197,23 @@ fn creates_come_from_controllers_and_status_from_kubelets() {
                         "Job" => assert!(matches!(policy, "Never" | "OnFailure")),
                         o => panic!("owner {o}"),
                     }
+                    // Every pod is of the "typical" SLO class, so the 90 s
+                    // deadline the truth assumes applies to it.
+                    let spec = &req["spec"];
+                    let containers = spec["containers"].as_array().unwrap();
+                    assert!(containers.len() <= 3, "{} containers", containers.len());
+                    assert!(spec["volumes"].as_array().map_or(0, Vec::len) <= 15);
+                    let (cpu_m, mem_mi) = containers.iter().fold((0, 0), |(c, m), x| {
+                        let r = &x["resources"]["requests"];
+                        (
+                            c + cpu_millis(r["cpu"].as_str()),
+                            m + mem_mebis(r["memory"].as_str()),
+                        )
+                    });
+                    assert!(
+                        cpu_m <= 8000 && mem_mi <= 16 * 1024,
+                        "{cpu_m}m cpu, {mem_mi}Mi"
+                    );
                     if v["responseStatus"]["code"] == 201 {
                         let meta = &v["responseObject"]["metadata"];
                         assert!(meta["uid"].is_string() && meta["name"].is_string());
@@ -310,5 +327,25 @@ fn watch_lines_are_core_v1_events_about_pods() {
             }
         }
         assert!(scheduler > 0);
+    }
+}
+
+fn cpu_millis(q: Option<&str>) -> i64 {
+    match q {
+        None => 0,
+        Some(q) => match q.strip_suffix('m') {
+            Some(m) => m.parse().unwrap(),
+            None => q.parse::<i64>().unwrap() * 1000,
+        },
+    }
+}
+
+fn mem_mebis(q: Option<&str>) -> i64 {
+    match q {
+        None => 0,
+        Some(q) => match q.strip_suffix("Gi") {
+            Some(g) => g.parse::<i64>().unwrap() * 1024,
+            None => q.strip_suffix("Mi").unwrap().parse().unwrap(),
+        },
     }
 }
