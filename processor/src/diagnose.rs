@@ -111,8 +111,9 @@ pub(crate) fn diagnose(pod: &PodState, at: i64, tl: &Timeline, interner: &Intern
     // Kubelet silence after binding.
     if bound {
         let b = pod.bound.t;
-        if pod.kubelet_first.by(at) {
-            let gap = pod.kubelet_first.t - b;
+        let k = pod.kubelet_start(at);
+        if k.is_set() {
+            let gap = k.t - b;
             if gap > KUBELET_DELAY_US {
                 cands.push(classify::derived(
                     Derived::KubeletDelay,
@@ -130,6 +131,7 @@ pub(crate) fn diagnose(pod: &PodState, at: i64, tl: &Timeline, interner: &Intern
         }
     }
     // postStart hooks: the container runs but is not started/ready until the hook returns.
+    let mut hook_explains = false;
     for ct in pod
         .containers
         .iter()
@@ -147,11 +149,13 @@ pub(crate) fn diagnose(pod: &PodState, at: i64, tl: &Timeline, interner: &Intern
             let mut f = classify::derived(Derived::PostStartHookTooMuchTime, what);
             f.subject = Some(name.to_string());
             cands.push(f);
+            hook_explains = true;
             break;
         }
     }
     // Started but not ready.
-    if tl.all_started.is_some() && !pod.completion().by(at) && !pod.is_job {
+    // (A running postStart hook already explains why containers are not ready.)
+    if tl.all_started.is_some() && !pod.completion().by(at) && !pod.is_job && !hook_explains {
         if pod.containers_ready.by(at) && !pod.gates.is_empty() {
             let gate = interner.resolve(pod.gates[0]);
             cands.push(classify::gate_not_ready(

@@ -183,7 +183,9 @@ impl Engine {
             return;
         }
         let obj = &ev.object;
-        if obj.uid.is_empty() && obj.name.is_empty() {
+        let rejected_create =
+            obj.uid.is_empty() && ev.operations.iter().any(|o| o == "pod:create:failed");
+        if obj.uid.is_empty() && obj.name.is_empty() && !rejected_create {
             self.stats.no_identity += 1;
             return;
         }
@@ -197,7 +199,7 @@ impl Engine {
             self.key_buf.push_str(&obj.namespace);
             self.key_buf.push('/');
             self.key_buf.push_str(&obj.name);
-            if ev.operations.iter().any(|o| o == "pod:create:failed") {
+            if rejected_create {
                 self.key_buf.push('@');
                 self.key_buf.push_str(&ev.dedup_id);
             }

@@ -134,9 +134,17 @@ impl Pull {
         let pulling = self.pulling.by(at);
         if pulled {
             let end = self.pulled.t;
-            let start = if self.dur >= 0 {
-                end - self.dur
-            } else if pulling {
+            if self.dur >= 0 {
+                // Whole-second stamps: the true end lies in [t, t + slack]
+                // and the printed duration is precise, so place the interval
+                // as late as the Pulling stamp requires, within that second.
+                let mut start = end - self.dur;
+                if pulling {
+                    start = start.max(self.pulling.t).min(self.pulled.hi() - self.dur);
+                }
+                return Some((start, start + self.dur, true));
+            }
+            let start = if pulling {
                 self.pulling.t.min(end)
             } else {
                 end
@@ -310,6 +318,24 @@ impl PodState {
         } else {
             self.ready
         }
+    }
+
+    /// First kubelet activity known at `at`: the first kubelet event, or the
+    /// start of the earliest pull interval (a `Pulled` without `Pulling`).
+    pub(crate) fn kubelet_start(&self, at: i64) -> Stamp {
+        let mut k = if self.kubelet_first.by(at) {
+            self.kubelet_first
+        } else {
+            Stamp::NONE
+        };
+        for p in &self.pulls {
+            if p.pulled.by(at) {
+                if let Some((s, _, _)) = p.interval(at) {
+                    k.merge(Stamp { t: s, slack: 0 });
+                }
+            }
+        }
+        k
     }
 
     /// Start of the delete delivery.
@@ -635,15 +661,11 @@ impl PodState {
                 return;
             }
             "Pulling" | "Pulled" => {
-                let dur = if e.reason == "Pulled" && !msg.contains("already present") {
-                    pulled_duration(msg).unwrap_or(0)
-                } else {
-                    0
-                };
-                self.kubelet_first.merge(Stamp {
-                    t: t - dur,
-                    slack: stamp.slack,
-                });
+                // A Pulled event counts as kubelet activity through its pull
+                // interval (see `kubelet_start`), not at its own time.
+                if e.reason == "Pulling" {
+                    self.kubelet_first.merge(stamp);
+                }
                 if self.node == EMPTY && !e.host.is_empty() {
                     self.node = interner.intern(&e.host);
                 }

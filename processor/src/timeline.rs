@@ -82,7 +82,8 @@ pub(crate) fn timeline(pod: &PodState, at: i64) -> Timeline {
     let clamp = |tl: &mut Timeline, name: &str| tl.flags.push(format!("clamped:{name}"));
 
     let bound = pod.bound.by(at).then_some(pod.bound);
-    let kubelet = pod.kubelet_first.by(at).then_some(pod.kubelet_first);
+    let k = pod.kubelet_start(at);
+    let kubelet = k.is_set().then_some(k);
     let has_init = pod.containers.iter().any(|c| c.init);
     let init_done = (has_init && pod.initialized.by(at)).then_some(pod.initialized);
     let mains: Vec<&crate::pod::Container> = pod.containers.iter().filter(|c| !c.init).collect();
