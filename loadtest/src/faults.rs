@@ -678,14 +678,24 @@ pub(crate) fn delete_flow(run: &mut Run<'_>, t_del: i64, actor: &Actor, stuck: b
     let grace = run.p.spec.grace_s;
     let stage = run.p.delete(t_del, grace, actor, false);
     let finalizer = run.custom_finalizer;
+    let t_kill = stage + run.p.rng.uniform_us(10.0, 80.0);
+    let stop = t_kill
+        + run
+            .p
+            .rng
+            .lognormal_us(1500.0, 0.9, 100.0, grace as f64 * 1000.0);
     let mut removed_at = stage;
     if let (Some(f), false) = (finalizer, stuck) {
-        let t = stage + run.p.rng.uniform_us(200.0, 2000.0);
+        // The finalizer's owner reacts to deletionTimestamp and finishes
+        // before the containers stop, so the stored pod it gets back still
+        // shows them running (writes are rendered in time order).
+        let t = (stage + run.p.rng.uniform_us(200.0, 2000.0))
+            .min(stop - 60_000)
+            .max(stage + 1000);
         let owner = finalizer_controller(&run.p);
         run.p.finalizer_patch(t, f, false, &owner);
         removed_at = t;
     }
-    let t_kill = stage + run.p.rng.uniform_us(10.0, 80.0);
     let names: Vec<String> = run
         .p
         .spec
@@ -703,11 +713,6 @@ pub(crate) fn delete_flow(run: &mut Run<'_>, t_del: i64, actor: &Actor, stuck: b
             false,
         );
     }
-    let stop = t_kill
-        + run
-            .p
-            .rng
-            .lognormal_us(1500.0, 0.9, 100.0, grace as f64 * 1000.0);
     let sigkill = stop >= t_kill + grace * 1_000_000 - 1000;
     for i in 0..run.p.status.containers.len() {
         let exit = if sigkill {

@@ -182,8 +182,7 @@ pub(crate) fn refresh_ready(run: &mut Run<'_>, t: i64) {
 /// writes status; returns the write's time.
 pub(crate) fn kubelet_flush(run: &mut Run<'_>, t: i64) -> i64 {
     let t_req = t + run.p.rng.uniform_us(50.0, 900.0);
-    run.p.kubelet_status(t_req);
-    t_req
+    run.p.kubelet_status(t_req)
 }
 
 fn waiting(reason: &'static str) -> CState {
@@ -210,7 +209,7 @@ fn new_cstatus(name: &str, image: &str, state: CState) -> CStatus {
 fn start(run: &mut Run<'_>, arrival: i64, delete_normal: bool) {
     let created = run.p.create(arrival);
     if let Some(f) = run.custom_finalizer {
-        let t = created + run.p.rng.uniform_us(3.0, 15.0);
+        let t = created + run.p.rng.uniform_us(2.0, 8.0);
         let actor = faults::finalizer_controller(&run.p);
         run.p.finalizer_patch(t, f, true, &actor);
     }

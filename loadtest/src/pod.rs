@@ -51,6 +51,7 @@ pub(crate) struct PodSim<'c> {
     pub(crate) events: Vec<EventState>,
     spec_cache: Option<(Option<usize>, String)>,
     pub(crate) tokens: f64,
+    last_kubelet_write: i64,
     pub(crate) tokens_at: i64,
 }
 
@@ -104,6 +105,7 @@ impl<'c> PodSim<'c> {
             events: Vec::new(),
             spec_cache: None,
             tokens: crate::events::EVENT_BURST,
+            last_kubelet_write: i64::MIN / 2,
             tokens_at: 0,
         }
     }
@@ -413,12 +415,17 @@ impl<'c> PodSim<'c> {
     /// Writes the status change since the last write, as the kubelet does:
     /// a strategic merge patch, or a PUT of the whole pod on clusters that
     /// send status by update. No-op when nothing changed.
-    pub(crate) fn kubelet_status(&mut self, t_req: i64) {
+    ///
+    /// The kubelet's status manager sends one write at a time and waits for
+    /// the answer, so a write starts after the previous one completed;
+    /// returns the request time actually used.
+    pub(crate) fn kubelet_status(&mut self, t_req: i64) -> i64 {
+        let t_req = t_req.max(self.last_kubelet_write + 1000);
+        if self.status == self.sent {
+            return t_req;
+        }
         let actor = self.kubelet_actor();
         if self.cl.status_by_update {
-            if self.status == self.sent {
-                return;
-            }
             self.sent = self.status.clone();
             let request = self.stored_pod();
             let stage = t_req + self.latency();
@@ -441,17 +448,18 @@ impl<'c> PodSim<'c> {
             }
             .render();
             self.push(stage, rec, None);
-        } else {
-            self.status_patch_by(t_req, actor);
+            self.last_kubelet_write = stage;
+        } else if let Some(stage) = self.status_patch_by(t_req, actor) {
+            self.last_kubelet_write = stage;
         }
+        t_req
     }
 
     /// A status patch by `actor` (the kubelet, or the scheduler for
-    /// PodScheduled=False and DisruptionTarget).
-    pub(crate) fn status_patch_by(&mut self, t_req: i64, actor: &Actor) {
-        let Some(body) = status_patch(&self.uid, &self.sent, &self.status, &mut self.ops) else {
-            return;
-        };
+    /// PodScheduled=False and DisruptionTarget); returns its stage time, or
+    /// `None` when nothing changed.
+    pub(crate) fn status_patch_by(&mut self, t_req: i64, actor: &Actor) -> Option<i64> {
+        let body = status_patch(&self.uid, &self.sent, &self.status, &mut self.ops)?;
         self.sent = self.status.clone();
         let stage = t_req + self.latency();
         self.next_rv(stage);
@@ -472,6 +480,7 @@ impl<'c> PodSim<'c> {
         }
         .render();
         self.push(stage, rec, None);
+        Some(stage)
     }
 
     /// A controller adds (`add`) or removes a finalizer with a patch.

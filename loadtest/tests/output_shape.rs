@@ -255,6 +255,7 @@ fn per_pod_records_are_in_lifecycle_order() {
     let (clusters, truths) = run();
     for c in &clusters {
         let mut seen: HashMap<String, (i64, usize)> = HashMap::new();
+        let mut stored: HashMap<String, Vec<String>> = HashMap::new();
         for (n, line) in c.audit_lines.iter().enumerate() {
             let v = parse(line, &c.cluster, n + 1);
             let Some(uid) = audit_pod_uid(&v) else {
@@ -276,6 +277,56 @@ fn per_pod_records_are_in_lifecycle_order() {
                     *last = stage;
                     *count += 1;
                 }
+            }
+            // Stored pods never run a container before the sandbox has an
+            // IP: writes appear in the order the kubelet made them.
+            let status = &v["responseObject"]["status"];
+            if v["responseObject"]["kind"] == "Pod" {
+                let running = status["containerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(
+                        status["initContainerStatuses"]
+                            .as_array()
+                            .into_iter()
+                            .flatten(),
+                    )
+                    .any(|c| c["state"]["running"].is_object());
+                assert!(
+                    !running || status["podIP"].is_string(),
+                    "{}: pod {uid} runs a container without an IP at line {}",
+                    c.cluster,
+                    n + 1
+                );
+            }
+            // A patch carries only changes against what the apiserver stored
+            // last (the previous response), so it never repeats a condition
+            // the stored pod already has.
+            if v["verb"] == "patch" && v["objectRef"]["subresource"] == "status" {
+                if let Some(prev) = stored.get(&uid) {
+                    for cond in v["requestObject"]["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        assert!(
+                            !prev.contains(&cond.to_string()),
+                            "{}: line {} re-sends stored condition {cond}",
+                            c.cluster,
+                            n + 1
+                        );
+                    }
+                }
+            }
+            if v["responseObject"]["kind"] == "Pod" {
+                let conds = status["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(Value::to_string)
+                    .collect();
+                stored.insert(uid.clone(), conds);
             }
             seen.entry(uid).or_insert((stage, 1));
         }
