@@ -21,14 +21,18 @@ struct FileConfig {
 
 /// Reads the `kafka:` section of `path` (defaults when absent) and applies
 /// the `brokers` override.
-pub fn load_kafka_config(path: Option<&Path>, brokers: Option<&str>) -> anyhow::Result<KafkaConfig> {
+pub fn load_kafka_config(
+    path: Option<&Path>,
+    brokers: Option<&str>,
+) -> anyhow::Result<KafkaConfig> {
     let mut kafka = match path {
         None => KafkaConfig::default(),
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading config file {}", p.display()))?;
-            let file: FileConfig = serde_yaml::from_str(&text)
-                .with_context(|| format!("config file {}: invalid `kafka:` section", p.display()))?;
+            let file: FileConfig = serde_yaml::from_str(&text).with_context(|| {
+                format!("config file {}: invalid `kafka:` section", p.display())
+            })?;
             file.kafka.unwrap_or_default()
         }
     };
@@ -53,7 +57,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration {text:?}: unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unit must be ms, s, m or h"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {text:?}"));

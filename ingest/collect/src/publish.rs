@@ -16,6 +16,15 @@
 //!   cannot get room within `buffer_wait` fails with [`PublishError::BufferFull`]
 //!   (the webhook answers 503; the followers pause and retry).
 //!
+//! After a batch with delivery failures the producer is replaced by a fresh
+//! one (new producer id) before the next send. A failed idempotent producer
+//! otherwise bumps its epoch on the broker (KIP-360), and tansu 0.6's SQLite
+//! storage panics on the first produce with a bumped epoch (its
+//! `idempotent_message_check` finds no row for the new epoch), taking the
+//! broker down. A fresh producer needs nothing from the broker beyond a plain
+//! InitProducerId and costs nothing on Apache Kafka either: the records to
+//! retry are re-sent in their original order after every outcome is known.
+//!
 //! Keys: a HyperEvent is keyed by its pod UID ([`HyperEvent::key`]), so one
 //! pod's records stay ordered on one partition. The normalizer fills a missing
 //! UID from the `namespace/name -> uid` it has seen; what it cannot resolve is
@@ -23,7 +32,7 @@
 //! `lunettes_collector_unresolved_uid_total`. Watermarks go to every partition
 //! explicitly, because each processor only reads its own partitions.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use lunettes_runtime::kafka::KafkaError;
@@ -114,7 +123,9 @@ struct Prepared {
 
 /// Publishes a collector's records to the hyperevents and dead-letter topics.
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: RwLock<Arc<FutureProducer>>,
+    kafka: KafkaConfig,
+    client_id: String,
     hyperevents: String,
     dead_letter: String,
     partitions: i32,
@@ -158,9 +169,11 @@ impl Publisher {
         let partitions = partitions_of(&producer, &topic).await?;
         let capacity = opts.buffer_records.max(1);
         Ok(Publisher {
-            producer,
-            hyperevents: topic,
+            producer: RwLock::new(Arc::new(producer)),
             dead_letter: kafka.topics.dead_letter.name.clone(),
+            kafka,
+            client_id: client_id.to_string(),
+            hyperevents: topic,
             partitions,
             metrics,
             permits: Arc::new(Semaphore::new(capacity)),
@@ -212,7 +225,9 @@ impl Publisher {
             let total = pending.len();
             let failed = match self.send_all(&pending).await {
                 Ok(failed) => failed,
-                Err(PublishError::BufferFull { .. }) => (0..total).map(|i| (i, String::new())).collect(),
+                Err(PublishError::BufferFull { .. }) => {
+                    (0..total).map(|i| (i, String::new())).collect()
+                }
                 Err(e) => return Err(e),
             };
             if failed.is_empty() {
@@ -268,16 +283,23 @@ impl Publisher {
     /// Waits until everything handed to the producer is acknowledged or
     /// `timeout` passes (for shutdown).
     pub fn flush(&self, timeout: Duration) {
-        if let Err(e) = self.producer.flush(timeout) {
+        if let Err(e) = self.current_producer().flush(timeout) {
             tracing::warn!(error = %e, "flush at shutdown did not complete");
         }
     }
 
-    fn prepare(&self, events: &[HyperEvent], dead: &[DeadLetter]) -> Result<Vec<Prepared>, PublishError> {
+    fn prepare(
+        &self,
+        events: &[HyperEvent],
+        dead: &[DeadLetter],
+    ) -> Result<Vec<Prepared>, PublishError> {
         let mut out = Vec::with_capacity(events.len() + dead.len());
         for ev in events {
             if ev.object.uid.is_empty() && ev.kind != Kind::Watermark {
-                self.metrics.unresolved_uid.with_label_values(&[&ev.cluster]).inc();
+                self.metrics
+                    .unresolved_uid
+                    .with_label_values(&[&ev.cluster])
+                    .inc();
             }
             out.push(Prepared {
                 topic_is_dead_letter: false,
@@ -312,22 +334,30 @@ impl Publisher {
         let started = Instant::now();
         let capacity = self.opts.buffer_records;
         let wanted = batch.len().min(capacity) as u32;
-        let permit = tokio::time::timeout(self.opts.buffer_wait, self.permits.clone().acquire_many_owned(wanted))
-            .await
-            .map_err(|_| {
-                self.metrics.error("buffer_full");
-                PublishError::BufferFull {
-                    capacity,
-                    waited: self.opts.buffer_wait,
-                }
-            })?
-            .expect("semaphore never closed");
+        let permit = tokio::time::timeout(
+            self.opts.buffer_wait,
+            self.permits.clone().acquire_many_owned(wanted),
+        )
+        .await
+        .map_err(|_| {
+            self.metrics.error("buffer_full");
+            PublishError::BufferFull {
+                capacity,
+                waited: self.opts.buffer_wait,
+            }
+        })?
+        .expect("semaphore never closed");
         let deadline = started + self.opts.buffer_wait;
+        let producer = self.current_producer();
         self.metrics.buffer_depth.add(batch.len() as i64);
         let mut futures = Vec::with_capacity(batch.len());
         let mut failed = Vec::new();
         for (i, p) in batch.iter().enumerate() {
-            let topic = if p.topic_is_dead_letter { &self.dead_letter } else { &self.hyperevents };
+            let topic = if p.topic_is_dead_letter {
+                &self.dead_letter
+            } else {
+                &self.hyperevents
+            };
             let mut record = FutureRecord::to(topic)
                 .key(&p.key)
                 .payload(&p.payload)
@@ -336,7 +366,7 @@ impl Publisher {
                 record = record.partition(partition);
             }
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(f) => {
                         futures.push((i, f));
                         break;
@@ -367,7 +397,11 @@ impl Publisher {
         drop(permit);
         match results {
             Err(_) => {
-                failed.extend(pending.into_iter().map(|i| (i, format!("no acknowledgement within {outer:?}"))));
+                failed.extend(
+                    pending
+                        .into_iter()
+                        .map(|i| (i, format!("no acknowledgement within {outer:?}"))),
+                );
             }
             Ok(results) => {
                 for (i, r) in pending.into_iter().zip(results) {
@@ -381,11 +415,43 @@ impl Publisher {
         }
         failed.sort_by_key(|(i, _)| *i);
         if failed.is_empty() {
-            self.metrics.publish_latency.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .publish_latency
+                .observe(started.elapsed().as_secs_f64());
         } else {
             self.metrics.error("publish");
+            self.replace_producer(&producer);
         }
         Ok(failed)
+    }
+
+    fn current_producer(&self) -> Arc<FutureProducer> {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces `failed` (if it is still the current producer) by a fresh one;
+    /// see the module docs for why.
+    fn replace_producer(&self, failed: &Arc<FutureProducer>) {
+        let fresh = match self.kafka.producer(&self.client_id) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not create a fresh producer; keeping the old one");
+                return;
+            }
+        };
+        let old = {
+            let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+            if !Arc::ptr_eq(&current, failed) {
+                return;
+            }
+            std::mem::replace(&mut *current, fresh)
+        };
+        tracing::info!("replaced the producer after delivery failures");
+        // Destroying a librdkafka client blocks until its threads stop.
+        tokio::task::spawn_blocking(move || drop(old));
     }
 
     fn count_acked(&self, p: &Prepared) {
@@ -400,7 +466,11 @@ impl Publisher {
     }
 }
 
-fn failure(failed: Vec<(usize, String)>, total: usize, _batch: &[Prepared]) -> Result<(), PublishError> {
+fn failure(
+    failed: Vec<(usize, String)>,
+    total: usize,
+    _batch: &[Prepared],
+) -> Result<(), PublishError> {
     if failed.is_empty() {
         return Ok(());
     }
