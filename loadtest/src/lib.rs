@@ -53,7 +53,7 @@ pub enum SimError {
     #[error("invalid simulator configuration: {0}")]
     Config(String),
     /// Writing an output file failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
