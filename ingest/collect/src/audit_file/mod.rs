@@ -107,12 +107,10 @@ pub async fn run(
         if f.shutdown.is_triggered() {
             break;
         }
-        match f.consume(&mut tail, false).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) if is_shutdown(&e) => break,
-            Err(e) => return Err(e),
-        }
+        // Rotation is checked before every read, and a chunk read while the
+        // file was being rewritten is discarded (see `consume`): otherwise a
+        // truncated file that regrew past our offset would be read from the
+        // middle of another line.
         match f.check_rotation(&mut tail).await {
             Ok(Some(next)) => {
                 tail = next;
@@ -121,6 +119,13 @@ pub async fn run(
                 continue;
             }
             Ok(None) => {}
+            Err(e) if is_shutdown(&e) => break,
+            Err(e) => return Err(e),
+        }
+        match f.consume(&mut tail, false).await {
+            Ok(Consumed::Lines) => continue,
+            Ok(Consumed::Rewritten) => continue,
+            Ok(Consumed::Nothing) => {}
             Err(e) if is_shutdown(&e) => break,
             Err(e) => return Err(e),
         }
@@ -195,23 +200,29 @@ impl Follower {
         Ok(Some(t))
     }
 
-    /// Reads, publishes and commits one chunk. True when there was one.
-    async fn consume(&mut self, tail: &mut Tail, take_partial: bool) -> anyhow::Result<bool> {
+    /// Reads, publishes and commits one chunk.
+    async fn consume(&mut self, tail: &mut Tail, take_partial: bool) -> anyhow::Result<Consumed> {
         let Some(chunk) = tail
             .read(self.cfg.batch_bytes, take_partial)
             .with_context(|| format!("reading {}", tail.path.display()))?
         else {
-            return Ok(false);
+            return Ok(Consumed::Nothing);
         };
+        // Truncated (and maybe rewritten) while we read: the chunk may be
+        // another file's content at our offset. Drop it; rotation handling
+        // reads the lines from the copy.
+        if rewritten_in_place(tail)? {
+            return Ok(Consumed::Rewritten);
+        }
         self.publish(&tail.path, &chunk).await?;
         tail.commit(&chunk)?;
         tail.position().store(&self.cfg.state_file)?;
-        Ok(true)
+        Ok(Consumed::Lines)
     }
 
     /// Reads `tail` to its very end, including an unterminated last line.
     async fn drain(&mut self, tail: &mut Tail) -> anyhow::Result<()> {
-        while self.consume(tail, true).await? {}
+        while self.consume(tail, true).await? == Consumed::Lines {}
         Ok(())
     }
 
@@ -262,12 +273,7 @@ impl Follower {
             self.drain(tail).await?;
             return Ok(Some(Tail::open(&self.cfg.path, 0, 0)?));
         }
-        let shorter = tail.len()? < tail.offset;
-        let rewritten = tail.first_hash.is_some() && {
-            let now = tail.current_first_hash()?;
-            now.is_some() && now != tail.first_hash
-        };
-        if !(shorter || rewritten) {
+        if !rewritten_in_place(tail)? {
             return Ok(None);
         }
         tracing::info!(path = %self.cfg.path.display(), "rotation (copytruncate)");
@@ -283,6 +289,30 @@ impl Follower {
         }
         Ok(Some(Tail::open(&self.cfg.path, 0, 0)?))
     }
+}
+
+/// What one read did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consumed {
+    /// Lines were published and committed.
+    Lines,
+    /// No complete line.
+    Nothing,
+    /// The file was truncated or rewritten under us; nothing was consumed.
+    Rewritten,
+}
+
+/// Whether the open file was truncated (shorter than our offset) or now
+/// starts with another first line: a copytruncate rotation.
+fn rewritten_in_place(tail: &mut Tail) -> anyhow::Result<bool> {
+    if tail.len()? < tail.offset {
+        return Ok(true);
+    }
+    if tail.first_hash.is_none() {
+        return Ok(false);
+    }
+    let now = tail.current_first_hash()?;
+    Ok(now.is_some() && now != tail.first_hash)
 }
 
 /// A file next to `path` (its name starting with `path`'s) that holds the
