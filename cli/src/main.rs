@@ -22,6 +22,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Run the delivery engine over recorded inputs and print verdicts.
     Analyze(cmd::analyze::Args),
+    /// Development OTLP traces receiver (gRPC + HTTP) recording spans as JSON lines.
+    OtlpReceiver(cmd::otlp_receiver::Args),
 }
 
 fn main() {
@@ -30,6 +32,7 @@ fn main() {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
+        Command::OtlpReceiver(a) => cmd::otlp_receiver::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

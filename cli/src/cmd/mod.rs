@@ -2,4 +2,5 @@
 
 pub mod analyze;
 pub mod normalize;
+pub mod otlp_receiver;
 pub mod simulate;
