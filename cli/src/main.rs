@@ -22,6 +22,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Run the delivery engine over recorded inputs and print verdicts.
     Analyze(cmd::analyze::Args),
+    /// Cluster collectors: publish audit (webhook, log file), watched Pods/Events or recorded files to Kafka.
+    Ingest(cmd::ingest::Args),
     /// Development OTLP traces receiver (gRPC + HTTP) recording spans as JSON lines.
     OtlpReceiver(cmd::otlp_receiver::Args),
 }
@@ -32,6 +34,7 @@ fn main() {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
         Command::OtlpReceiver(a) => cmd::otlp_receiver::run(a),
     };
     match result {

@@ -25,6 +25,7 @@ pub mod deadletter;
 pub mod file;
 pub mod metrics;
 pub mod publish;
+pub mod runner;
 pub mod watch;
 pub mod watermark;
 pub mod webhook;
