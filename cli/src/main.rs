@@ -22,8 +22,10 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Run the delivery engine over recorded inputs and print verdicts.
     Analyze(cmd::analyze::Args),
-    /// Cluster collectors: publish audit (webhook, log file), watched Pods/Events or recorded files to Kafka.
-    Ingest(cmd::ingest::Args),
+    /// Apply the ClickHouse schema migrations (idempotent).
+    Migrate(cmd::migrate::Args),
+    /// Run a sink: `sink clickhouse` or `sink otlp`.
+    Sink(cmd::sink::Args),
     /// Development OTLP traces receiver (gRPC + HTTP) recording spans as JSON lines.
     OtlpReceiver(cmd::otlp_receiver::Args),
 }
@@ -34,7 +36,8 @@ fn main() {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
-        Command::Ingest(a) => cmd::ingest::run(a),
+        Command::Migrate(a) => cmd::migrate::run(a),
+        Command::Sink(a) => cmd::sink::run(a),
         Command::OtlpReceiver(a) => cmd::otlp_receiver::run(a),
     };
     match result {

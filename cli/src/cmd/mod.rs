@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod analyze;
-pub mod ingest;
+pub mod migrate;
 pub mod normalize;
 pub mod otlp_receiver;
 pub mod simulate;
+pub mod sink;
+pub mod sink_otlp;
