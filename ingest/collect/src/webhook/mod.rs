@@ -147,30 +147,30 @@ async fn receive(
         );
         return r;
     }
-    let too_large = || {
-        metrics.error("too_large");
-        plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {} bytes\n", app.max_body_bytes),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > app.max_body_bytes) {
-        return too_large();
-    }
-    let bytes = match http_body_util::Limited::new(body, app.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return too_large()
+    // Far too large: not worth reading just to answer politely.
+    let hopeless = declared.is_some_and(|n| n > app.max_body_bytes.saturating_mul(4));
+    let read = if hopeless {
+        Ok(None)
+    } else {
+        read_body(body, app.max_body_bytes).await
+    };
+    let bytes = match read {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            metrics.error("too_large");
+            let mut r = plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {} bytes\n", app.max_body_bytes),
+            );
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return r;
         }
         Err(e) => {
             metrics.error("bad_request");
@@ -228,6 +228,26 @@ async fn receive(
             r
         }
     }
+}
+
+/// Reads the body; `None` when it is larger than `max`. An oversized body is
+/// read on (and discarded, up to 4x `max`) so the client, still sending,
+/// receives the 413 instead of a reset connection.
+async fn read_body(mut body: Body, max: usize) -> Result<Option<Vec<u8>>, axum::Error> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= max {
+            buf.extend_from_slice(&data);
+        } else if seen > max.saturating_mul(4) {
+            break;
+        }
+    }
+    Ok((seen <= max).then_some(buf))
 }
 
 /// The raw items of an `EventList` body, or why the body is not one.
