@@ -34,8 +34,12 @@ pub enum Fault {
     SandboxIpTimeout,
     /// Sandbox creation fails: CNI fails to set up the network.
     SandboxNetwork,
-    /// A configMap/secret volume cannot be mounted.
+    /// A persistent volume cannot be mounted on the node: the CSI driver
+    /// times out (`DeadlineExceeded`) or the NFS mount fails (`exit status
+    /// 32`), then the kubelet's wait for volumes times out.
     FailedMount,
+    /// A configMap/secret volume refers to an object that does not exist.
+    MountConfig,
     /// A container references a missing configMap/secret key.
     CreateContainerConfigError,
     /// A container exits with an error and restarts with back-off.
@@ -60,7 +64,7 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in table order.
-    pub const ALL: [Fault; 22] = [
+    pub const ALL: [Fault; 23] = [
         Fault::SchedInsufficientCpu,
         Fault::SchedInsufficientMemory,
         Fault::SchedTaint,
@@ -73,6 +77,7 @@ impl Fault {
         Fault::SandboxIpTimeout,
         Fault::SandboxNetwork,
         Fault::FailedMount,
+        Fault::MountConfig,
         Fault::CreateContainerConfigError,
         Fault::Crashloop,
         Fault::ReadinessFail,
@@ -100,6 +105,7 @@ impl Fault {
             Fault::SandboxIpTimeout => "sandbox_ip_timeout",
             Fault::SandboxNetwork => "sandbox_network",
             Fault::FailedMount => "failed_mount",
+            Fault::MountConfig => "mount_config",
             Fault::CreateContainerConfigError => "create_config_error",
             Fault::Crashloop => "crashloop",
             Fault::ReadinessFail => "readiness_fail",
@@ -135,6 +141,7 @@ impl Fault {
             Fault::SandboxIpTimeout => ("fail", "AllocateIPTimeout", ""),
             Fault::SandboxNetwork => ("fail", "FailedSetNetwork", ""),
             Fault::FailedMount => ("fail", "FailedMount", ""),
+            Fault::MountConfig => ("fail", "InvalidMountConfig", ""),
             Fault::CreateContainerConfigError => ("fail", "CreateContainerConfigError", ""),
             Fault::Crashloop => ("fail", "CrashLoopBackOff", ""),
             Fault::ReadinessFail => ("fail", "ContainerReadinessFailed", ""),

@@ -79,6 +79,18 @@ pub(crate) fn prepare_spec(run: &mut Run<'_>) {
             c.pull_always = true;
         }
         Fault::FailedMount
+            if !spec
+                .volumes
+                .iter()
+                .any(|(_, v)| matches!(v, VolumeSource::Pvc(_))) =>
+        {
+            spec.volumes
+                .push(("data".into(), VolumeSource::Pvc(format!("{wl_name}-data"))));
+            spec.containers[0]
+                .mounts
+                .push(("data".into(), "/var/lib/data".into(), false));
+        }
+        Fault::MountConfig
             if !spec.volumes.iter().any(|(_, v)| {
                 matches!(v, VolumeSource::ConfigMap(_) | VolumeSource::Secret(_))
             }) =>
@@ -279,26 +291,68 @@ pub(crate) fn scheduling_failure(run: &mut Run<'_>, fault: Fault, t_fail: i64) {
     }
 }
 
-/// A configMap/secret volume cannot be mounted; the kubelet retries with
-/// back-off and, after 2m2s, also reports the wait timing out.
+/// A volume cannot be mounted; the kubelet retries with back-off and, after
+/// 2m2s, also reports its wait for the volumes timing out.
+///
+/// `MountConfig`: a configMap/secret volume names an object that does not
+/// exist (`configmap "x" not found`), answered at once on every retry.
+/// `FailedMount`: the node cannot mount a persistent volume: the CSI driver
+/// answers `DeadlineExceeded` after its own timeout, or the NFS mount command
+/// times out (`mount failed: exit status 32`); each attempt takes 15-40 s.
 pub(crate) fn mount_failure(run: &mut Run<'_>, admit: i64) {
+    let config = run.fault == Some(Fault::MountConfig);
+    let wanted = |v: &VolumeSource| {
+        if config {
+            matches!(v, VolumeSource::ConfigMap(_) | VolumeSource::Secret(_))
+        } else {
+            matches!(v, VolumeSource::Pvc(_))
+        }
+    };
     let (vol, src) = run
         .p
         .spec
         .volumes
         .iter()
-        .find(|(_, v)| matches!(v, VolumeSource::ConfigMap(_) | VolumeSource::Secret(_)))
+        .find(|(_, v)| wanted(v))
         .cloned()
-        .unwrap_or((
-            "config".into(),
-            VolumeSource::ConfigMap("app-config".into()),
-        ));
-    let missing = match &src {
-        VolumeSource::ConfigMap(cm) => format!("configmap \"{cm}\" not found"),
-        VolumeSource::Secret(s) => format!("secret \"{s}\" not found"),
-        _ => String::new(),
+        .unwrap_or_else(|| {
+            if config {
+                (
+                    "config".into(),
+                    VolumeSource::ConfigMap("app-config".into()),
+                )
+            } else {
+                ("data".into(), VolumeSource::Pvc("app-data".into()))
+            }
+        });
+    let (setup, attempt_ms) = match &src {
+        VolumeSource::ConfigMap(cm) => (
+            format!("MountVolume.SetUp failed for volume \"{vol}\" : configmap \"{cm}\" not found"),
+            (0.0, 0.0),
+        ),
+        VolumeSource::Secret(s) => (
+            format!("MountVolume.SetUp failed for volume \"{vol}\" : secret \"{s}\" not found"),
+            (0.0, 0.0),
+        ),
+        _ => {
+            let pv = format!("pvc-{}", run.p.rng.uuid());
+            let msg = if run.p.rng.chance(0.5) {
+                format!(
+                    "MountVolume.SetUp failed for volume \"{pv}\" : rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+                )
+            } else {
+                format!(
+                    "MountVolume.SetUp failed for volume \"{pv}\" : mount failed: exit status 32\n\
+                     Mounting command: mount\n\
+                     Mounting arguments: -t nfs nfs.storage.example.internal:/exports/{wl} /var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~nfs/{pv}\n\
+                     Output: mount.nfs: Connection timed out",
+                    wl = run.p.wl.name,
+                    uid = run.p.uid,
+                )
+            };
+            (msg, (15_000.0, 40_000.0))
+        }
     };
-    let setup = format!("MountVolume.SetUp failed for volume \"{vol}\" : {missing}");
     let mut all: Vec<String> = run.p.spec.volumes.iter().map(|(n, _)| n.clone()).collect();
     all.push(run.p.token_volume.clone());
     all.sort();
@@ -310,7 +364,8 @@ pub(crate) fn mount_failure(run: &mut Run<'_>, admit: i64) {
     let mut backoff = 500_000;
     let mut next_timeout = admit + 122_000_000;
     while t < run.horizon {
-        if t >= next_timeout {
+        t += run.p.rng.uniform_us(attempt_ms.0, attempt_ms.1);
+        while next_timeout <= t && next_timeout < run.horizon {
             run.p.kubelet_event(
                 next_timeout,
                 "Warning",
@@ -320,6 +375,9 @@ pub(crate) fn mount_failure(run: &mut Run<'_>, admit: i64) {
                 false,
             );
             next_timeout += 122_000_000;
+        }
+        if t >= run.horizon {
+            break;
         }
         run.p
             .kubelet_event(t, "Warning", "FailedMount", setup.clone(), None, false);

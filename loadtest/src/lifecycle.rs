@@ -309,7 +309,7 @@ fn kubelet_start(run: &mut Run<'_>, bound: i64, delete_normal: bool) {
     let t_req = admit + run.p.rng.uniform_us(5.0, 50.0);
     run.p.kubelet_status(t_req);
 
-    if run.fault == Some(Fault::FailedMount) {
+    if matches!(run.fault, Some(Fault::FailedMount | Fault::MountConfig)) {
         faults::mount_failure(run, admit);
         return;
     }

@@ -135,8 +135,16 @@ fn every_fault_appears_at_default_rates_with_its_evidence() {
                     && !has(ev, "FailedCreatePodSandBox", "timeout to allocate ip")
             }
             Some(Fault::FailedMount) => {
-                has(ev, "FailedMount", "MountVolume.SetUp failed for volume")
+                (has(ev, "FailedMount", "code = DeadlineExceeded")
+                    || has(ev, "FailedMount", "mount failed: exit status 32"))
+                    && !has(ev, "FailedMount", "not found")
             }
+            Some(Fault::MountConfig) => ev.iter().any(|(r, m, _)| {
+                r == "FailedMount"
+                    && m.starts_with("MountVolume.SetUp failed for volume")
+                    && (m.contains("configmap \"") || m.contains("secret \""))
+                    && m.ends_with("not found")
+            }),
             Some(Fault::CreateContainerConfigError) => has(ev, "Failed", "Error: co"),
             Some(Fault::Crashloop) => has(ev, "BackOff", "Back-off restarting failed container"),
             Some(Fault::ReadinessFail) => has(
