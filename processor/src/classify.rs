@@ -72,9 +72,10 @@ mod backend {
         }
     }
 
-    /// Classifies an Event (reason + message).
-    pub(crate) fn event(reason: &str, message: &str) -> Option<Found> {
-        d::classify_event(reason, message).map(found)
+    /// Classifies an Event (reason + message); `init_container` when its
+    /// field path names an init container.
+    pub(crate) fn event(reason: &str, message: &str, init_container: bool) -> Option<Found> {
+        d::classify_container_event(reason, message, init_container).map(found)
     }
 
     /// Classifies a container state from an operation string (no message).

@@ -185,10 +185,25 @@ pub(crate) fn diagnose(pod: &PodState, at: i64, tl: &Timeline, interner: &Intern
             cands.push(f);
         }
     }
-    if let Some(best) = cands
+    if let Some(mut best) = cands
         .into_iter()
         .min_by(|a, b| (a.rank, &a.code).cmp(&(b.rank, &b.code)))
     {
+        if best.code == "InitCrashLoopBackOff" && best.sub_reason.is_none() {
+            // As CrashLoopBackOff carries its exit code, so does the init
+            // loop: the exit is the init container's terminated state.
+            let exit = pod
+                .signals
+                .iter()
+                .filter(|s| s.first <= at && s.found.code == "InitContainerError")
+                .filter_map(|s| s.found.sub_reason.as_deref())
+                .find(|r| r.starts_with("ExitCode"));
+            if let Some(exit) = exit {
+                let code = exit.trim_start_matches("ExitCode");
+                best.what = format!("{}; it last exited with code {code}", best.what);
+                best.sub_reason = Some(exit.to_string());
+            }
+        }
         return best;
     }
     // Nothing failed: the longest stage explains the miss.

@@ -425,8 +425,11 @@ impl Code {
             Code::FailedPostStartHook => 101,
             Code::StartupProbeFailed => 102,
             Code::ContainerLivenessFailed => 103,
-            Code::InitContainerError => 104,
-            Code::InitCrashLoopBackOff => 105,
+            // A crash loop outranks the exit that started it (as
+            // CrashLoopBackOff does for main containers): `Init:Error`
+            // alone, without back-off yet, is InitContainerError.
+            Code::InitCrashLoopBackOff => 104,
+            Code::InitContainerError => 105,
             Code::CrashLoopBackOff => 106,
             Code::RuntimeOperationFailed => 107,
             Code::ContainerReadinessFailed => 110,
@@ -609,6 +612,8 @@ mod tests {
         assert!(Code::NoDiskSpace.rank() < Code::FailedPullImage.rank());
         assert!(Code::FailedAttachVolume.rank() < Code::FailedMount.rank());
         assert!(Code::CrashLoopBackOff.rank() < Code::PullImageTooMuchTime.rank());
+        // Init:CrashLoopBackOff names the loop; the exit that started it is its detail.
+        assert!(Code::InitCrashLoopBackOff.rank() < Code::InitContainerError.rank());
         assert!(Code::TooMuchTime(Stage::PodReady).rank() < Code::TimeoutUnknown.rank());
     }
 }

@@ -30,6 +30,23 @@ pub fn classify_event(reason: &str, message: &str) -> Option<Finding> {
     memo::memoized(reason, message, || classify_uncached(reason, message))
 }
 
+/// [`classify_event`] for an Event about one container, when the caller
+/// knows (from the event's `fieldPath`, `spec.initContainers{name}`) that it
+/// is an init container: a restart back-off there is `Init:CrashLoopBackOff`,
+/// which the message alone ("Back-off restarting failed container x") cannot
+/// tell apart from a main container's.
+pub fn classify_container_event(
+    reason: &str,
+    message: &str,
+    init_container: bool,
+) -> Option<Finding> {
+    let f = classify_event(reason, message)?;
+    if init_container && f.code == Code::CrashLoopBackOff {
+        return Some(container::crash_loop(&Msg::new(message), true));
+    }
+    Some(f)
+}
+
 /// Reasons that mean progress or context: answered without reading the message.
 fn is_progress(reason: &str) -> bool {
     matches!(

@@ -51,7 +51,7 @@ mod volume;
 pub use api::{classify_api_failure, infer_api_status};
 pub use codes::{Code, EvictionCause, GateCode, Stage};
 pub use container::{classify_container_state, StateKind};
-pub use event::classify_event;
+pub use event::{classify_container_event, classify_event};
 pub use family::{family_of, Family};
 pub use finding::{most_relevant, Finding};
 pub use scheduling::{parse_failed_scheduling, SchedReason, SchedulingFailure};
