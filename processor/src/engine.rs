@@ -24,8 +24,9 @@ use lunettes_schemas::{HyperEvent, Kind, Output};
 use crate::fasthash::{hash64, FastMap};
 use crate::intern::Interner;
 use crate::pod::{PodState, NONE};
+use crate::spans::track;
 use crate::verdict::{judge_end, next_wakeup, step, Ctx, SETTLE_US};
-use crate::windows::Windows;
+use crate::windows::{RowSink, Windows};
 use crate::EngineConfig;
 
 /// Counters of what the engine saw and did.
@@ -94,6 +95,7 @@ pub struct Engine {
     stats: EngineStats,
     in_flight: usize,
     key_buf: String,
+    scratch: track::Scratch,
 }
 
 impl Engine {
@@ -117,6 +119,7 @@ impl Engine {
             stats: EngineStats::default(),
             in_flight: 0,
             key_buf: String::new(),
+            scratch: track::Scratch::default(),
         }
     }
 
@@ -147,6 +150,14 @@ impl Engine {
         if let Some(c) = self.clusters.get(self.last_cluster) {
             if &*c.name == name {
                 return self.last_cluster;
+            }
+        }
+        // A partition usually carries a handful of clusters, interleaved:
+        // comparing a few short names beats hashing.
+        if self.clusters.len() <= 8 {
+            if let Some(i) = self.clusters.iter().position(|c| &*c.name == name) {
+                self.last_cluster = i;
+                return i;
             }
         }
         let idx = match self.cluster_index.get(name) {
@@ -258,8 +269,14 @@ impl Engine {
         if pod.name.is_empty() && !obj.name.is_empty() {
             pod.name = obj.name.as_str().into();
         }
-        pod.apply(ev, &mut self.interner, &self.cfg.slo, &self.cfg.spans);
-        let next = next_wakeup(pod, &self.cfg);
+        pod.apply(
+            ev,
+            &mut self.interner,
+            &self.cfg.slo,
+            &self.cfg.spans,
+            &mut self.scratch,
+        );
+        let next = next_wakeup(pod, &self.cfg, cl.watermark);
         if next != pod.next_timer {
             pod.next_timer = next;
             cl.timers
@@ -293,7 +310,12 @@ impl Engine {
             self.advance(ci, last, out);
             self.judge_in_flight(ci, last, out);
             let cl = &mut self.clusters[ci];
-            cl.windows.flush(&cl.name, self.cfg.shard, out);
+            let sink = RowSink {
+                cluster: &cl.name,
+                shard: self.cfg.shard,
+                interner: &self.interner,
+            };
+            cl.windows.flush(&sink, out);
         }
     }
 
@@ -354,7 +376,12 @@ impl Engine {
                 continue;
             }
             let win_clock = t.saturating_sub(SETTLE_US);
-            cl.windows.close(win_clock, &cl.name, cfg.shard, out);
+            let sink = RowSink {
+                cluster: &cl.name,
+                shard: cfg.shard,
+                interner: &self.interner,
+            };
+            cl.windows.close(win_clock, &sink, out);
             let ctx = Ctx {
                 cfg,
                 interner: &self.interner,
@@ -375,7 +402,7 @@ impl Engine {
                 self.stats.retired += 1;
                 continue;
             }
-            let mut next = next_wakeup(pod, cfg);
+            let mut next = next_wakeup(pod, cfg, wm);
             if next <= t {
                 // Cannot happen (step ran everything due by t); never spin.
                 next = t + 1;
@@ -385,8 +412,12 @@ impl Engine {
                 cl.timers.push(Reverse((next, slot, gen)));
             }
         }
-        cl.windows
-            .close(wm.saturating_sub(SETTLE_US), &cl.name, cfg.shard, out);
+        let sink = RowSink {
+            cluster: &cl.name,
+            shard: cfg.shard,
+            interner: &self.interner,
+        };
+        cl.windows.close(wm.saturating_sub(SETTLE_US), &sink, out);
         while let Some(&(until, h)) = cl.tomb_order.front() {
             if until > wm {
                 break;

@@ -1,71 +1,213 @@
 //! Deterministic ids. Replaying the same input must give the same ids, so
 //! sinks de-duplicate by id and a replay never duplicates a trace (the
-//! original used random trace ids). SHA-256 over length-prefixed fields: it
-//! runs once per output record, not per input event, so its cost is noise.
+//! original used random trace ids).
+//!
+//! **Why SipHash-1-3-128 with a constant key.** Ids are computed for every
+//! output record (a delivery, its trace and ~10 spans per pod), so the hash is
+//! on the engine's hot path: SHA-256 cost more than the rest of a verdict.
+//! The ids need no secrecy, only stability across runs, platforms and
+//! versions, and a spread wide enough that 128 bits (64 for span ids) do not
+//! collide: SipHash is a published, fixed algorithm (unlike `std`'s or
+//! foldhash's hashers, whose output may change between releases), runs in a
+//! few nanoseconds per 8 bytes, and its 128-bit variant fills a trace id. The
+//! key is a constant (`"lunettes-rs-ids!"`), so everyone derives the same ids.
+//!
+//! Fields are length-prefixed (u64 little-endian) after a domain string, so
+//! `("ab", "c")` and `("a", "bc")` never collide by construction.
+
+use std::fmt::Write as _;
 
 use lunettes_schemas::{Action, WindowWidth};
-use sha2::{Digest, Sha256};
 
-fn digest(domain: &str, parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(domain.as_bytes());
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    h.finalize().into()
+/// The fixed key: `"lunettes"`, `"-rs-ids!"` as little-endian words.
+const K0: u64 = u64::from_le_bytes(*b"lunettes");
+const K1: u64 = u64::from_le_bytes(*b"-rs-ids!");
+
+/// Streaming SipHash-C-D with 64- or 128-bit output.
+struct Sip<const C: usize, const D: usize> {
+    v: [u64; 4],
+    tail: u64,
+    ntail: usize,
+    len: u64,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+#[inline(always)]
+fn round(v: &mut [u64; 4]) {
+    v[0] = v[0].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(13);
+    v[1] ^= v[0];
+    v[0] = v[0].rotate_left(32);
+    v[2] = v[2].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(16);
+    v[3] ^= v[2];
+    v[0] = v[0].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(21);
+    v[3] ^= v[0];
+    v[2] = v[2].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(17);
+    v[1] ^= v[2];
+    v[2] = v[2].rotate_left(32);
+}
+
+impl<const C: usize, const D: usize> Sip<C, D> {
+    fn new(k0: u64, k1: u64, wide: bool) -> Self {
+        let mut v = [
+            k0 ^ 0x736f_6d65_7073_6575,
+            k1 ^ 0x646f_7261_6e64_6f6d,
+            k0 ^ 0x6c79_6765_6e65_7261,
+            k1 ^ 0x7465_6462_7974_6573,
+        ];
+        if wide {
+            v[1] ^= 0xee;
+        }
+        Sip {
+            v,
+            tail: 0,
+            ntail: 0,
+            len: 0,
+        }
     }
+
+    #[inline(always)]
+    fn block(&mut self, m: u64) {
+        self.v[3] ^= m;
+        for _ in 0..C {
+            round(&mut self.v);
+        }
+        self.v[0] ^= m;
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
+        self.len = self.len.wrapping_add(bytes.len() as u64);
+        if self.ntail > 0 {
+            while self.ntail < 8 {
+                let Some((&b, rest)) = bytes.split_first() else {
+                    return;
+                };
+                self.tail |= (b as u64) << (8 * self.ntail);
+                self.ntail += 1;
+                bytes = rest;
+            }
+            let m = self.tail;
+            self.block(m);
+            self.tail = 0;
+            self.ntail = 0;
+        }
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.block(u64::from_le_bytes(w));
+        }
+        for (i, &b) in chunks.remainder().iter().enumerate() {
+            self.tail |= (b as u64) << (8 * i);
+        }
+        self.ntail = chunks.remainder().len();
+    }
+
+    fn last_block(&mut self) {
+        let m = self.tail | ((self.len & 0xff) << 56);
+        self.block(m);
+    }
+
+    fn finish64(mut self) -> u64 {
+        self.last_block();
+        self.v[2] ^= 0xff;
+        for _ in 0..D {
+            round(&mut self.v);
+        }
+        self.v[0] ^ self.v[1] ^ self.v[2] ^ self.v[3]
+    }
+
+    fn finish128(mut self) -> u128 {
+        self.last_block();
+        self.v[2] ^= 0xee;
+        for _ in 0..D {
+            round(&mut self.v);
+        }
+        let lo = self.v[0] ^ self.v[1] ^ self.v[2] ^ self.v[3];
+        self.v[1] ^= 0xdd;
+        for _ in 0..D {
+            round(&mut self.v);
+        }
+        let hi = self.v[0] ^ self.v[1] ^ self.v[2] ^ self.v[3];
+        (hi as u128) << 64 | lo as u128
+    }
+}
+
+/// The id hasher: SipHash-1-3 under the fixed key.
+type IdHasher = Sip<1, 3>;
+
+fn hasher(domain: &str, parts: &[&[u8]], wide: bool) -> IdHasher {
+    let mut h = IdHasher::new(K0, K1, wide);
+    h.write(domain.as_bytes());
+    for p in parts {
+        h.write(&(p.len() as u64).to_le_bytes());
+        h.write(p);
+    }
+    h
+}
+
+/// 128-bit digest of a domain and length-prefixed fields.
+fn digest128(domain: &str, parts: &[&[u8]]) -> u128 {
+    hasher(domain, parts, true).finish128()
+}
+
+/// 64-bit digest of a domain and length-prefixed fields.
+fn digest64(domain: &str, parts: &[&[u8]]) -> u64 {
+    hasher(domain, parts, false).finish64()
+}
+
+fn hex128(v: u128) -> String {
+    let mut s = String::with_capacity(32);
+    let _ = write!(s, "{v:032x}");
     s
 }
 
-/// Delivery id: 32 hex chars of SHA-256("delivery", cluster, pod key, action).
+fn hex64(v: u64) -> String {
+    let mut s = String::with_capacity(16);
+    let _ = write!(s, "{v:016x}");
+    s
+}
+
+/// Delivery id: 32 hex chars of SipHash-1-3-128("delivery", cluster, pod key, action).
 pub fn delivery_id(cluster: &str, pod_key: &str, action: Action) -> String {
-    let d = digest(
+    hex128(digest128(
         "delivery",
         &[
             cluster.as_bytes(),
             pod_key.as_bytes(),
             action.as_str().as_bytes(),
         ],
-    );
-    hex(&d[..16])
+    ))
 }
 
-/// Trace id: 32 hex chars of SHA-256("trace", cluster, pod key, action).
+/// Trace id: 32 hex chars of SipHash-1-3-128("trace", cluster, pod key, action).
 pub fn trace_id(cluster: &str, pod_key: &str, action: Action) -> String {
-    let d = digest(
+    hex128(digest128(
         "trace",
         &[
             cluster.as_bytes(),
             pod_key.as_bytes(),
             action.as_str().as_bytes(),
         ],
-    );
-    hex(&d[..16])
+    ))
 }
 
-/// Span id: 16 hex chars of SHA-256("span", trace id, span name, instance).
+/// Span id: 16 hex chars of SipHash-1-3-64("span", trace id, span name, instance).
 pub fn span_id(trace_id: &str, span_name: &str, instance: &str) -> String {
-    let d = digest(
+    hex64(digest64(
         "span",
         &[
             trace_id.as_bytes(),
             span_name.as_bytes(),
             instance.as_bytes(),
         ],
-    );
-    hex(&d[..8])
+    ))
 }
 
-/// Window row id: 32 hex chars of SHA-256 over (shard, cluster, namespace, action, width, start).
+/// Window row id: 32 hex chars of SipHash-1-3-128 over (shard, cluster,
+/// namespace, action, width, start).
 pub fn window_id(
     shard: i32,
     cluster: &str,
@@ -74,7 +216,7 @@ pub fn window_id(
     width: WindowWidth,
     start_us: i64,
 ) -> String {
-    let d = digest(
+    hex128(digest128(
         "window",
         &[
             &shard.to_le_bytes(),
@@ -84,6 +226,112 @@ pub fn window_id(
             width.as_str().as_bytes(),
             &start_us.to_le_bytes(),
         ],
-    );
-    hex(&d[..16])
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (u64, u64) {
+        let k: Vec<u8> = (0u8..16).collect();
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&k[..8]);
+        b.copy_from_slice(&k[8..]);
+        (u64::from_le_bytes(a), u64::from_le_bytes(b))
+    }
+
+    /// The reference SipHash-2-4 vectors (key 00..0f, message 00..n-1) prove
+    /// the rounds, padding and finalization; 1-3 differs only in round counts.
+    #[test]
+    fn siphash24_matches_the_reference_vectors() {
+        let (k0, k1) = key();
+        let msg: Vec<u8> = (0u8..64).collect();
+        let want64: [(usize, u64); 4] = [
+            (0, 0x726f_db47_dd0e_0e31),
+            (1, 0x74f8_39c5_93dc_67fd),
+            (15, 0xa129_ca61_49be_45e5),
+            (63, 0x958a_324c_eb06_4572),
+        ];
+        for (n, want) in want64 {
+            let mut h = Sip::<2, 4>::new(k0, k1, false);
+            h.write(&msg[..n]);
+            assert_eq!(h.finish64(), want, "64-bit, {n} bytes");
+        }
+        let mut h = Sip::<2, 4>::new(k0, k1, true);
+        h.write(&[]);
+        let want128 = [
+            0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6, 0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55,
+            0x02, 0x93,
+        ];
+        assert_eq!(h.finish128().to_le_bytes(), want128, "128-bit, empty");
+    }
+
+    #[test]
+    fn streaming_equals_one_shot_at_every_split() {
+        let msg: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(37)).collect();
+        let mut one = IdHasher::new(K0, K1, true);
+        one.write(&msg);
+        let want = one.finish128();
+        for a in 0..msg.len() {
+            for b in a..msg.len() {
+                let mut h = IdHasher::new(K0, K1, true);
+                h.write(&msg[..a]);
+                h.write(&msg[a..b]);
+                h.write(&msg[b..]);
+                assert_eq!(h.finish128(), want, "split {a}/{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_hex_and_field_separated() {
+        let d = delivery_id("c1", "uid-1", Action::Create);
+        assert_eq!(d.len(), 32);
+        assert!(d
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(d, delivery_id("c1", "uid-1", Action::Create));
+        assert_ne!(d, trace_id("c1", "uid-1", Action::Create));
+        assert_ne!(d, delivery_id("c1", "uid-1", Action::Delete));
+        assert_ne!(
+            delivery_id("ab", "c", Action::Create),
+            delivery_id("a", "bc", Action::Create)
+        );
+        let s = span_id(
+            &trace_id("c1", "uid-1", Action::Create),
+            "image_pull",
+            "r/x:1",
+        );
+        assert_eq!(s.len(), 16);
+        assert_ne!(
+            s,
+            span_id(
+                &trace_id("c1", "uid-1", Action::Create),
+                "image_pull",
+                "r/x:2"
+            )
+        );
+        let w = window_id(
+            0,
+            "c1",
+            "ns",
+            Action::Create,
+            WindowWidth::Minute,
+            60_000_000,
+        );
+        assert_eq!(w.len(), 32);
+        assert_ne!(
+            w,
+            window_id(
+                1,
+                "c1",
+                "ns",
+                Action::Create,
+                WindowWidth::Minute,
+                60_000_000
+            )
+        );
+    }
 }

@@ -97,6 +97,8 @@ pub(crate) struct Container {
     pub init: bool,
     pub in_spec: bool,
     pub post_start: bool,
+    /// Has a readiness probe (so it is not ready as soon as it started).
+    pub readiness_probe: bool,
     pub created: Stamp,
     pub started: Stamp,
     pub ready: Stamp,
@@ -110,6 +112,7 @@ impl Container {
             init,
             in_spec: false,
             post_start: false,
+            readiness_probe: false,
             created: Stamp::NONE,
             started: Stamp::NONE,
             ready: Stamp::NONE,
@@ -247,6 +250,10 @@ pub(crate) struct PodState {
     pub initialized: Stamp,
     pub containers_ready: Stamp,
     pub ready: Stamp,
+    /// Latest `Ready=False` seen (max: order-free), `i64::MIN` if none.
+    pub ready_false: i64,
+    /// `ready` was inferred from the container starts (see [`PodState::inferred_ready`]).
+    pub ready_inferred: bool,
     pub job_done: Stamp,
     pub delete_req: i64,
     pub deleted: i64,
@@ -297,6 +304,8 @@ impl PodState {
             initialized: Stamp::NONE,
             containers_ready: Stamp::NONE,
             ready: Stamp::NONE,
+            ready_false: i64::MIN,
+            ready_inferred: false,
             job_done: Stamp::NONE,
             delete_req: NONE,
             deleted: NONE,
@@ -318,6 +327,41 @@ impl PodState {
         } else {
             self.ready
         }
+    }
+
+    /// Readiness inferred from the container starts, for recordings that
+    /// never show `Ready=True`: Kubernetes marks a container without a
+    /// readiness probe ready as soon as it started, and a pod without
+    /// readiness gates Ready when all its containers are. So when, as known
+    /// at `at`, Ready=True was not seen, every main container of the spec has
+    /// started, none has a readiness probe or a postStart hook, there are no
+    /// readiness gates, and nothing contradicts it after the last start (a
+    /// `Ready=False`, a container failure or any other diagnosis signal), the
+    /// pod was ready at its last container start: that start's stamp.
+    /// Services only (a job completes at phase Running).
+    pub(crate) fn inferred_ready(&self, at: i64) -> Option<Stamp> {
+        if self.is_job || self.ready.by(at) || !self.gates.is_empty() {
+            return None;
+        }
+        let mut last = Stamp::NONE;
+        let mut any = false;
+        for c in self.containers.iter().filter(|c| !c.init && c.in_spec) {
+            if c.readiness_probe || c.post_start || !c.started.by(at) {
+                return None;
+            }
+            any = true;
+            if !last.is_set() || c.started.t > last.t {
+                last = c.started;
+            }
+        }
+        if !any || self.ready_false > last.t {
+            return None;
+        }
+        let contradicted = self
+            .signals
+            .iter()
+            .any(|s| s.first >= last.t && s.first <= at);
+        (!contradicted).then_some(last)
     }
 
     /// First kubelet activity known at `at`: the first kubelet event, or the
@@ -466,6 +510,7 @@ impl PodState {
                 ct.in_spec = true;
                 ct.image = img;
                 ct.post_start = c.has_post_start;
+                ct.readiness_probe = c.has_readiness_probe;
             }
         }
         self.extras.clear();
@@ -491,6 +536,7 @@ impl PodState {
         interner: &mut Interner,
         slo: &SloConfig,
         spans: &SpanConfig,
+        scratch: &mut track::Scratch,
     ) {
         let t = ev.time_us;
         let stamp = Stamp::of(t, ev.time_precision, ev.observed_us);
@@ -510,7 +556,7 @@ impl PodState {
             if self.apply_op(op, t, stamp, ev, interner) {
                 is_create = true;
             }
-            track::on_operation(spans, self, op, t, stamp.slack > 0, interner);
+            track::on_operation(spans, self, op, t, stamp.slack > 0, interner, scratch);
         }
         if let Some(e) = &ev.event {
             self.apply_event(ev, e, t, stamp, interner);
@@ -523,6 +569,7 @@ impl PodState {
                 t,
                 stamp.slack > 0,
                 interner,
+                scratch,
             );
         }
         if !is_create {
@@ -581,6 +628,7 @@ impl PodState {
                     ("Initialized", true) => self.initialized.merge(stamp),
                     ("ContainersReady", true) => self.containers_ready.merge(stamp),
                     ("Ready", true) => self.ready.merge(stamp),
+                    ("Ready", false) => self.ready_false = self.ready_false.max(t),
                     _ => {}
                 }
             }
@@ -708,21 +756,19 @@ impl PodState {
                         self.killing_host = interner.intern(&e.host);
                     }
                 }
-                return;
+                // Also classified: "failed liveness probe, will be restarted".
             }
             "FailedScheduling" => self.unschedulable = self.unschedulable.min(t),
             _ => {}
         }
-        let worth = e.type_ != "Normal"
-            || matches!(
-                e.reason.as_str(),
-                "Preempted" | "PreemptionSuccess" | "Evicted"
-            );
-        if worth {
-            if let Some(f) = classify::event(&e.reason, msg) {
-                let first = e.first_us.filter(|f| *f <= t).unwrap_or(t);
-                self.add_signal(f, first);
-            }
+        // Normal events too: several failures are reported as Normal
+        // (`BackOff` pulling image, `Killing` on a failed liveness probe,
+        // `TaintManagerEviction`, `SandboxChanged`, `Preempted`); the
+        // classifier answers progress reasons without reading the message.
+        let init = ev.object.field_path.starts_with("spec.initContainers");
+        if let Some(f) = classify::event(&e.reason, msg, init) {
+            let first = e.first_us.filter(|f| *f <= t).unwrap_or(t);
+            self.add_signal(f, first);
         }
     }
 }

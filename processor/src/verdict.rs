@@ -21,7 +21,7 @@ use crate::intern::{Interner, EMPTY};
 use crate::pod::{PodState, NONE};
 use crate::spans::emit::emit_spans;
 use crate::timeline::{custom_exclusive, deadline, timeline};
-use crate::windows::Windows;
+use crate::windows::{RowSink, Windows};
 use crate::EngineConfig;
 
 /// What an engine step needs besides the pod.
@@ -30,6 +30,17 @@ pub(crate) struct Ctx<'a> {
     pub interner: &'a Interner,
     pub cluster: &'a str,
     pub watermark: i64,
+}
+
+impl Ctx<'_> {
+    /// Where this cluster's window rows go.
+    pub(crate) fn sink(&self) -> RowSink<'_> {
+        RowSink {
+            cluster: self.cluster,
+            shard: self.cfg.shard,
+            interner: self.interner,
+        }
+    }
 }
 
 const RESULTS: [DeliveryResult; 5] = DeliveryResult::ALL;
@@ -54,7 +65,14 @@ fn result_idx(r: DeliveryResult) -> u8 {
 }
 
 /// The next create decision: (time, outcome).
-fn create_candidate(pod: &PodState, cfg: &EngineConfig) -> Option<(i64, DeliveryResult)> {
+///
+/// The exact deadline (created + SLO + closed `custom` span time before it)
+/// needs the pod's spans evaluated; it is computed only once the clock has
+/// reached the base deadline (created + SLO), which is a lower bound of it.
+/// Before that (`now` < base) the base deadline stands in as the timer: when
+/// it fires, `step` recomputes exactly and reschedules if the deadline moved.
+/// Pass `now = i64::MAX` for the exact answer.
+fn create_candidate(pod: &PodState, cfg: &EngineConfig, now: i64) -> Option<(i64, DeliveryResult)> {
     if pod.no_create {
         return None;
     }
@@ -69,7 +87,7 @@ fn create_candidate(pod: &PodState, cfg: &EngineConfig) -> Option<(i64, Delivery
     let base = pod.slo().map(|s| c + s);
     // The deadline only matters if completion is unknown or after the base deadline.
     let d = match base {
-        Some(b) if f == NONE || f > b => deadline(&cfg.spans, pod).unwrap_or(NONE),
+        Some(b) if (f == NONE || f > b) && b <= now => deadline(&cfg.spans, pod).unwrap_or(NONE),
         Some(b) => b,
         None => NONE,
     };
@@ -86,11 +104,13 @@ fn create_candidate(pod: &PodState, cfg: &EngineConfig) -> Option<(i64, Delivery
 }
 
 /// When this pod next needs the engine's attention (a decision, a
-/// correction, a delete tier, or retirement).
-pub(crate) fn next_wakeup(pod: &PodState, cfg: &EngineConfig) -> i64 {
+/// correction, a delete tier, or retirement), as seen at clock `now`: the
+/// answer may be early (a lower bound of the deadline, see
+/// [`create_candidate`]), never late.
+pub(crate) fn next_wakeup(pod: &PodState, cfg: &EngineConfig, now: i64) -> i64 {
     let mut next = NONE;
     if !pod.create.decided() {
-        if let Some((t, r)) = create_candidate(pod, cfg) {
+        if let Some((t, r)) = create_candidate(pod, cfg, now) {
             next = next.min(fire_time(t, r));
         }
     } else if !pod.create.finish_reported
@@ -155,7 +175,7 @@ pub(crate) fn step(
 ) -> bool {
     let cfg = ctx.cfg;
     if !pod.create.decided() {
-        if let Some((t, r)) = create_candidate(pod, cfg) {
+        if let Some((t, r)) = create_candidate(pod, cfg, i64::MAX) {
             if fire_time(t, r) <= at {
                 decide_create(pod, t, r, ctx, windows, out);
             }
@@ -181,7 +201,8 @@ pub(crate) fn step(
     if ds != NONE {
         step_delete(pod, ds, at, ctx, windows, out);
     }
-    next_wakeup(pod, cfg) == retire_at(pod, cfg) && retire_at(pod, cfg) <= at
+    let retire = retire_at(pod, cfg);
+    retire <= at && next_wakeup(pod, cfg, at) == retire
 }
 
 fn decide_create(
@@ -192,6 +213,13 @@ fn decide_create(
     windows: &mut Windows,
     out: &mut Vec<Output>,
 ) {
+    // A verdict about to be given without an observed Ready (the deadline,
+    // the give-up horizon) first asks whether readiness follows from the
+    // container starts; live flows see the real Ready condition long before.
+    let (t, r) = match r {
+        DeliveryResult::Fail | DeliveryResult::Abandoned => infer_ready(pod, t).unwrap_or((t, r)),
+        _ => (t, r),
+    };
     pod.create.decided_at = t;
     pod.create.result = result_idx(r);
     pod.create.version = 0;
@@ -199,12 +227,11 @@ fn decide_create(
     pod.create.finish_reported = finished.is_some();
     let mut d = create_delivery(pod, t, r, finished, ctx);
     windows.add(
-        ctx.interner.resolve(pod.namespace),
+        pod.namespace,
         Action::Create,
         &d,
         ctx.watermark,
-        ctx.cluster,
-        ctx.cfg.shard,
+        &ctx.sink(),
         out,
     );
     if ctx.cfg.emit_spans {
@@ -212,6 +239,15 @@ fn decide_create(
         d.flags.extend(flags);
     }
     out.push(Output::Delivery(d));
+}
+
+/// Applies [`PodState::inferred_ready`] as of `at`: the pod completes at its
+/// last container start.
+fn infer_ready(pod: &mut PodState, at: i64) -> Option<(i64, DeliveryResult)> {
+    let s = pod.inferred_ready(at)?;
+    pod.ready = s;
+    pod.ready_inferred = true;
+    Some((s.t, DeliveryResult::Success))
 }
 
 /// Builds the create delivery record decided at `decided` (deterministic in
@@ -279,6 +315,13 @@ fn create_delivery(
             let mut s = format!("{verb} in {} ({slo_txt})", human(end - c));
             if let Some((n, v)) = longest_phase(&tl) {
                 s.push_str(&format!("; longest phase {n} {}", human(v * 1000)));
+            }
+            if pod.ready_inferred {
+                d.flags.push("ready:inferred".into());
+                s.push_str(
+                    "; Ready was not observed: inferred from the last container start \
+                     (no readiness probes or gates)",
+                );
             }
             d.summary = s;
         }
@@ -414,12 +457,11 @@ fn step_delete(
         pod.delete.finish_reported = r == DeliveryResult::Success;
         let mut d = delete_delivery(pod, ds, t, r, ctx);
         windows.add(
-            ctx.interner.resolve(pod.namespace),
+            pod.namespace,
             Action::Delete,
             &d,
             ctx.watermark,
-            ctx.cluster,
-            ctx.cfg.shard,
+            &ctx.sink(),
             out,
         );
         if ctx.cfg.emit_spans {
@@ -559,13 +601,17 @@ pub(crate) fn judge_end(
 ) {
     if !pod.create.decided() {
         // Completions wait SETTLE_US for stragglers; at the end of input there are none.
-        if let Some((t, r)) = create_candidate(pod, ctx.cfg) {
+        if let Some((t, r)) = create_candidate(pod, ctx.cfg, i64::MAX) {
             if t <= at {
                 decide_create(pod, t, r, ctx, windows, out);
             }
         }
     }
     if pod.create.decided() || pod.no_create || !pod.created.is_set() || pod.api_fail.is_some() {
+        return;
+    }
+    if let Some((t, r)) = infer_ready(pod, at) {
+        decide_create(pod, t, r, ctx, windows, out);
         return;
     }
     let at = at.max(pod.created.t);
@@ -597,12 +643,11 @@ pub(crate) fn judge_end(
         &f,
     );
     windows.add(
-        ctx.interner.resolve(pod.namespace),
+        pod.namespace,
         Action::Create,
         &d,
         ctx.watermark,
-        ctx.cluster,
-        ctx.cfg.shard,
+        &ctx.sink(),
         out,
     );
     if ctx.cfg.emit_spans {

@@ -14,12 +14,16 @@ use std::collections::BTreeMap;
 use lunettes_schemas::{Action, Delivery, DeliveryResult, Output, WindowRow, WindowWidth};
 
 use crate::ids;
+use crate::intern::{Interner, Sym};
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A window: plain integers, so counting a verdict neither allocates nor
+/// compares strings (the namespace is its interned id; rows are emitted in
+/// namespace-name order all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     end: i64,
     width: WindowWidth,
-    namespace: Box<str>,
+    namespace: Sym,
     action: Action,
 }
 
@@ -28,7 +32,7 @@ struct Counts {
     version: i32,
     total: i64,
     by_result: [i64; 5],
-    codes: BTreeMap<String, i64>,
+    codes: BTreeMap<Box<str>, i64>,
 }
 
 /// Window state of one cluster.
@@ -43,18 +47,23 @@ pub(crate) struct Windows {
 /// How long emitted rows are kept for corrections after their end.
 const RETENTION_US: i64 = 2 * 3_600_000_000;
 
+/// Where rows go: the cluster, shard and interner they are written with.
+pub(crate) struct RowSink<'a> {
+    pub cluster: &'a str,
+    pub shard: i32,
+    pub interner: &'a Interner,
+}
+
 impl Windows {
     /// Counts a version-0 verdict; emits a corrected row at once if its
     /// window was already emitted.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn add(
         &mut self,
-        namespace: &str,
+        namespace: Sym,
         action: Action,
         d: &Delivery,
         watermark: i64,
-        cluster: &str,
-        shard: i32,
+        sink: &RowSink<'_>,
         out: &mut Vec<Output>,
     ) {
         for width in [WindowWidth::Minute, WindowWidth::Hour] {
@@ -63,20 +72,20 @@ impl Windows {
             let key = Key {
                 end: start + w,
                 width,
-                namespace: namespace.into(),
+                namespace,
                 action,
             };
             if let Some(c) = self.emitted.get_mut(&key) {
                 count(c, d);
                 c.version += 1;
-                out.push(Output::Window(row(&key, c, cluster, shard)));
+                out.push(Output::Window(row(&key, c, sink)));
             } else if key.end <= watermark && key.end + RETENTION_US <= watermark {
                 self.late_dropped += 1;
             } else if key.end <= watermark {
                 // Late for a window never emitted (nothing else in it): emit now.
                 let mut c = Counts::default();
                 count(&mut c, d);
-                out.push(Output::Window(row(&key, &c, cluster, shard)));
+                out.push(Output::Window(row(&key, &c, sink)));
                 self.emitted.insert(key, c);
             } else {
                 count(self.open.entry(key).or_default(), d);
@@ -86,20 +95,32 @@ impl Windows {
 
     /// Emits every open window whose end is at or before the watermark and
     /// forgets emitted windows past retention.
-    pub(crate) fn close(
-        &mut self,
-        watermark: i64,
-        cluster: &str,
-        shard: i32,
-        out: &mut Vec<Output>,
-    ) {
-        while let Some(entry) = self.open.first_entry() {
-            if entry.key().end > watermark {
-                break;
+    pub(crate) fn close(&mut self, watermark: i64, sink: &RowSink<'_>, out: &mut Vec<Output>) {
+        if self
+            .open
+            .first_key_value()
+            .is_some_and(|(k, _)| k.end <= watermark)
+        {
+            let mut due = Vec::new();
+            while let Some(entry) = self.open.first_entry() {
+                if entry.key().end > watermark {
+                    break;
+                }
+                due.push(entry.remove_entry());
             }
-            let (key, c) = entry.remove_entry();
-            out.push(Output::Window(row(&key, &c, cluster, shard)));
-            self.emitted.insert(key, c);
+            // Same order on every run whatever the interning order was.
+            due.sort_by(|(a, _), (b, _)| {
+                (a.end, a.width, sink.interner.resolve(a.namespace), a.action).cmp(&(
+                    b.end,
+                    b.width,
+                    sink.interner.resolve(b.namespace),
+                    b.action,
+                ))
+            });
+            for (key, c) in due {
+                out.push(Output::Window(row(&key, &c, sink)));
+                self.emitted.insert(key, c);
+            }
         }
         while let Some(entry) = self.emitted.first_entry() {
             if entry.key().end + RETENTION_US > watermark {
@@ -110,8 +131,8 @@ impl Windows {
     }
 
     /// Emits every open window (end of input).
-    pub(crate) fn flush(&mut self, cluster: &str, shard: i32, out: &mut Vec<Output>) {
-        self.close(i64::MAX - RETENTION_US, cluster, shard, out);
+    pub(crate) fn flush(&mut self, sink: &RowSink<'_>, out: &mut Vec<Output>) {
+        self.close(i64::MAX - RETENTION_US, sink, out);
     }
 }
 
@@ -123,20 +144,33 @@ fn count(c: &mut Counts, d: &Delivery) {
         .unwrap_or(0);
     c.by_result[i] += 1;
     if d.result != DeliveryResult::Success && !d.code.is_empty() {
-        *c.codes.entry(d.code.clone()).or_default() += 1;
+        match c.codes.get_mut(d.code.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                c.codes.insert(d.code.as_str().into(), 1);
+            }
+        }
     }
 }
 
-fn row(key: &Key, c: &Counts, cluster: &str, shard: i32) -> WindowRow {
+fn row(key: &Key, c: &Counts, sink: &RowSink<'_>) -> WindowRow {
     let start = key.end - key.width.micros();
+    let namespace = sink.interner.resolve(key.namespace);
     WindowRow {
-        id: ids::window_id(shard, cluster, &key.namespace, key.action, key.width, start),
+        id: ids::window_id(
+            sink.shard,
+            sink.cluster,
+            namespace,
+            key.action,
+            key.width,
+            start,
+        ),
         version: c.version,
-        shard,
+        shard: sink.shard,
         width: key.width,
         window_start_us: start,
-        cluster: cluster.to_string(),
-        namespace: key.namespace.to_string(),
+        cluster: sink.cluster.to_string(),
+        namespace: namespace.to_string(),
         action: key.action,
         total: c.total,
         success: c.by_result[0],
@@ -144,6 +178,6 @@ fn row(key: &Key, c: &Counts, cluster: &str, shard: i32) -> WindowRow {
         kill: c.by_result[2],
         api_failed: c.by_result[3],
         abandoned: c.by_result[4],
-        codes: c.codes.clone(),
+        codes: c.codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     }
 }

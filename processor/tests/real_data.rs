@@ -61,28 +61,83 @@ fn gitops_engine_crashloop_pod_gets_that_code() {
     assert_eq!(d.code, "CrashLoopBackOff", "{}", d.summary);
 }
 
+/// Milliseconds between two RFC 3339 times of the recording.
+fn ms_between(from: &str, to: &str) -> i64 {
+    let us = |t: &str| {
+        lunettes_schemas::time::parse_rfc3339(t)
+            .unwrap_or_else(|| panic!("bad time {t}"))
+            .0
+    };
+    (us(to) - us(from)) / 1000
+}
+
 #[test]
-fn kspan_rollout_phases_match_the_event_times() {
+fn kspan_rollout_new_pods_are_successes_with_phases_matching_the_event_times() {
     let out = analyze(&["kspan/controllers/events/testdata/deployment-2-pods.yaml"]);
-    // New pod px-5d567cc74c-ss4lb: created 09:42:58 (whole second), Scheduled
-    // at 09:42:58.638469 (eventTime), Pulling 09:42:59, Pulled 09:43:05 "in
-    // 5.870196872s", Created/Started 09:43:05. The recording ends there (no
-    // Ready), so the pod is judged at the end of the input without a failure.
+    // The recording shows Scheduled/Pulling/Pulled/Created/Started for the
+    // new ReplicaSet's pods but no pod snapshot with Ready=True. Their only
+    // container has no readiness probe and the pods no readiness gates, so
+    // Kubernetes marked them Ready when the container started: successes,
+    // completed at the Started event, flagged `ready:inferred`.
+    //
+    // px-5d567cc74c-ss4lb: created 09:42:58 (whole second), Scheduled at
+    // 09:42:58.638469 (eventTime), Pulling 09:42:59, Pulled 09:43:05 "in
+    // 5.870196872s", Created/Started 09:43:05 (whole seconds).
     let d = create_of(&out, "px-5d567cc74c-ss4lb");
-    assert_ne!(d.result, DeliveryResult::Fail, "{}", d.summary);
-    assert!(d.flags.contains(&"end_of_input".to_string()));
+    assert_eq!(d.result, DeliveryResult::Success, "{}", d.summary);
+    assert!(
+        d.flags.contains(&"ready:inferred".to_string()),
+        "{:?}",
+        d.flags
+    );
+    assert!(d.code.is_empty());
     let p = d.phases;
-    assert!((p.schedule_ms.unwrap() - 638).abs() <= 1, "{p:?}");
+    let schedule = ms_between("2021-05-19T09:42:58Z", "2021-05-19T09:42:58.638469Z");
+    assert!((p.schedule_ms.unwrap() - schedule).abs() <= 1, "{p:?}");
     assert!((p.image_pull_ms.unwrap() - 5870).abs() <= 1, "{p:?}");
-    assert!(p.sandbox_ms.unwrap() <= 1000, "{p:?}");
+    // Binding -> first kubelet activity (Pulling at 09:42:59, whole second).
+    let sandbox = ms_between("2021-05-19T09:42:58.638469Z", "2021-05-19T09:42:59Z");
+    assert!((p.sandbox_ms.unwrap() - sandbox).abs() <= 1000, "{p:?}");
     assert!(p.container_start_ms.unwrap() <= 1000, "{p:?}");
+    assert_eq!(p.readiness_ms, Some(0), "{p:?}");
+    let started = lunettes_schemas::time::parse_rfc3339("2021-05-19T09:43:05Z")
+        .unwrap()
+        .0;
+    let finished = d.finished_at_us.expect("finished");
+    assert!((started..started + 1_000_000).contains(&finished), "{d:?}");
+    let elapsed = ms_between("2021-05-19T09:42:58Z", "2021-05-19T09:43:05Z");
+    assert!((d.sli_ms.unwrap() - elapsed).abs() <= 1000, "{d:?}");
     for (n, v) in p.iter() {
         assert!(v.unwrap_or(0) >= 0, "{n}");
     }
-    // The pods of the old ReplicaSet were ready: successes.
+
+    // px-5d567cc74c-pmvzr: created 09:43:06, Scheduled at 09:43:06.232051,
+    // image already present, Created/Started 09:43:06.
+    let d = create_of(&out, "px-5d567cc74c-pmvzr");
+    assert_eq!(d.result, DeliveryResult::Success, "{}", d.summary);
+    assert!(
+        d.flags.contains(&"ready:inferred".to_string()),
+        "{:?}",
+        d.flags
+    );
+    let p = d.phases;
+    let schedule = ms_between("2021-05-19T09:43:06Z", "2021-05-19T09:43:06.232051Z");
+    assert!((p.schedule_ms.unwrap() - schedule).abs() <= 1, "{p:?}");
+    assert_eq!(p.image_pull_ms, Some(0), "{p:?}");
+    assert!(
+        p.sandbox_ms.unwrap() + p.container_start_ms.unwrap() <= 1000,
+        "{p:?}"
+    );
+    assert_eq!(p.readiness_ms, Some(0), "{p:?}");
+    assert!(d.sli_ms.unwrap() < 1000, "{d:?}");
+
+    // The pods of the old ReplicaSet were observed Ready: successes, not inferred.
     let ok: Vec<_> = deliveries(&out)
         .into_iter()
         .filter(|d| d.name.starts_with("px-7df978b9bf") && d.result == DeliveryResult::Success)
         .collect();
     assert_eq!(ok.len(), 2);
+    assert!(ok
+        .iter()
+        .all(|d| !d.flags.contains(&"ready:inferred".to_string())));
 }

@@ -138,13 +138,21 @@ enum Seg {
     Any,
 }
 
+/// A compiled regex with an id shared by every matcher using the same
+/// pattern, so one event runs each distinct pattern at most once.
+#[derive(Debug)]
+pub(crate) struct Rex {
+    pub id: u16,
+    pub re: Regex,
+}
+
 /// A compiled event matcher.
 #[derive(Debug)]
 pub(crate) struct Matcher {
     /// Operation pattern with `*` segments (None for exact operations and events).
     pattern: Option<Vec<Seg>>,
-    pub name_rex: Option<Regex>,
-    pub duration_rex: Option<Regex>,
+    pub name_rex: Option<Rex>,
+    pub duration_rex: Option<Rex>,
 }
 
 impl Matcher {
@@ -235,6 +243,8 @@ pub struct SpanConfig {
     pub(crate) op_wild: FastMap<Box<str>, Vec<Trigger>>,
     pub(crate) event_reason: FastMap<Box<str>, SmallVec<[Trigger; 2]>>,
     pub(crate) event_any: Vec<Trigger>,
+    /// Distinct regex patterns seen so far (build time only): pattern -> id.
+    rex_ids: FastMap<Box<str>, u16>,
 }
 
 impl Default for SpanConfig {
@@ -255,7 +265,13 @@ impl SpanConfig {
             op_wild: FastMap::default(),
             event_reason: FastMap::default(),
             event_any: Vec::new(),
+            rex_ids: FastMap::default(),
         }
+    }
+
+    fn rex_id(&mut self, pattern: &str) -> u16 {
+        let next = self.rex_ids.len() as u16;
+        *self.rex_ids.entry(pattern.into()).or_insert(next)
     }
 
     /// Number of configured spans (all actions).
@@ -433,7 +449,16 @@ impl SpanConfig {
         for (list, role, is_direct, field) in groups {
             for (k, m) in list.iter().enumerate() {
                 let mkey = format!("{key}.{field}[{k}]");
-                let (compiled, kind) = compile_matcher(m, &mkey)?;
+                let (mut compiled, kind) = compile_matcher(m, &mkey)?;
+                if let Some(r) = &mut compiled.name_rex {
+                    r.id = self.rex_id(&m.name_rex);
+                }
+                if let Some(r) = &mut compiled.duration_rex {
+                    r.id = self.rex_id(&m.duration_rex);
+                }
+                if self.rex_ids.len() > u16::MAX as usize {
+                    return Err(ConfigError::value(WHAT, mkey, "too many regexes"));
+                }
                 if is_direct && compiled.duration_rex.is_none() && m.type_ == "event" {
                     return Err(ConfigError::value(
                         WHAT,
@@ -488,12 +513,12 @@ fn compile_matcher(m: &RawMatcher, key: &str) -> Result<(Matcher, MatchKind), Co
             "Lua matchers are not supported; use Operation/Reason with NameRex",
         ));
     }
-    let rex = |s: &str, field: &str| -> Result<Option<Regex>, ConfigError> {
+    let rex = |s: &str, field: &str| -> Result<Option<Rex>, ConfigError> {
         if s.is_empty() {
             return Ok(None);
         }
         Regex::new(s)
-            .map(Some)
+            .map(|re| Some(Rex { id: 0, re }))
             .map_err(|e| ConfigError::value(WHAT, format!("{key}.{field}"), e.to_string()))
     };
     let name_rex = rex(&m.name_rex, "NameRex")?;

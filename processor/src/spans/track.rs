@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 
 use crate::intern::{Interner, Sym, EMPTY};
 use crate::pod::PodState;
-use crate::spans::config::{parse_captured_duration, NameRef, SpanConfig, Trigger};
+use crate::spans::config::{parse_captured_duration, NameRef, Rex, SpanConfig, Trigger};
 
 const END: u8 = 1;
 const SECS: u8 = 2;
@@ -75,9 +75,48 @@ fn push(pod: &mut PodState, trig: &Trigger, t: i64, secs: bool, instance: Sym, d
     });
 }
 
-fn capture<'a>(rex: &regex::Regex, text: &'a str) -> Option<&'a str> {
-    let c = rex.captures(text)?;
-    Some(c.get(1).or_else(|| c.get(0))?.as_str())
+/// Start and end byte of a capture in the current text.
+type ByteSpan = (u32, u32);
+
+/// Reusable regex state: capture slots per distinct pattern (allocated once
+/// per engine, not per event) and the captures of the current text, so
+/// matchers sharing a pattern (e.g. `Created` ends `container_create` and
+/// starts `container_start`) run it once.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    locs: Vec<Option<regex::CaptureLocations>>,
+    memo: SmallVec<[(u16, Option<ByteSpan>); 4]>,
+}
+
+impl Scratch {
+    /// Forgets the captures of the previous text.
+    #[inline]
+    fn new_text(&mut self) {
+        self.memo.clear();
+    }
+
+    /// Group 1 (else the whole match) of `rex` on `text`.
+    fn capture<'a>(&mut self, rex: &Rex, text: &'a str) -> Option<&'a str> {
+        let span = match self.memo.iter().find(|(id, _)| *id == rex.id) {
+            Some(&(_, span)) => span,
+            None => {
+                let i = rex.id as usize;
+                if self.locs.len() <= i {
+                    self.locs.resize_with(i + 1, || None);
+                }
+                let locs = self.locs[i].get_or_insert_with(|| rex.re.capture_locations());
+                let span = rex
+                    .re
+                    .captures_read(locs, text)
+                    .and_then(|_| locs.get(1).or_else(|| locs.get(0)))
+                    .map(|(a, b)| (a as u32, b as u32));
+                self.memo.push((rex.id, span));
+                span
+            }
+        };
+        let (a, b) = span?;
+        text.get(a as usize..b as usize)
+    }
 }
 
 /// Records the marks an operation string triggers.
@@ -88,12 +127,14 @@ pub(crate) fn on_operation(
     t: i64,
     secs: bool,
     interner: &mut Interner,
+    scratch: &mut Scratch,
 ) {
+    scratch.new_text();
     if let Some(trigs) = cfg.op_exact.get(op) {
         for trig in trigs.iter() {
             let m = &cfg.matchers[trig.matcher as usize];
             let inst = match &m.name_rex {
-                Some(r) => match capture(r, op) {
+                Some(r) => match scratch.capture(r, op) {
                     Some(c) => interner.intern(c),
                     None => continue,
                 },
@@ -102,7 +143,7 @@ pub(crate) fn on_operation(
             let dur = m
                 .duration_rex
                 .as_ref()
-                .and_then(|r| capture(r, op))
+                .and_then(|r| scratch.capture(r, op))
                 .and_then(parse_captured_duration);
             push(pod, trig, t, secs, inst, dur);
         }
@@ -116,7 +157,7 @@ pub(crate) fn on_operation(
             let m = &cfg.matchers[trig.matcher as usize];
             let Some(cap) = m.match_op(op) else { continue };
             let inst = match &m.name_rex {
-                Some(r) => match capture(r, op) {
+                Some(r) => match scratch.capture(r, op) {
                     Some(c) => interner.intern(c),
                     None => continue,
                 },
@@ -125,7 +166,7 @@ pub(crate) fn on_operation(
             let dur = m
                 .duration_rex
                 .as_ref()
-                .and_then(|r| capture(r, op))
+                .and_then(|r| scratch.capture(r, op))
                 .and_then(parse_captured_duration);
             push(pod, trig, t, secs, inst, dur);
         }
@@ -143,16 +184,21 @@ pub(crate) fn on_event(
     t: i64,
     secs: bool,
     interner: &mut Interner,
+    scratch: &mut Scratch,
 ) {
     let by_reason = cfg
         .event_reason
         .get(reason)
         .map(|v| v.as_slice())
         .unwrap_or(&[]);
+    if by_reason.is_empty() && cfg.event_any.is_empty() {
+        return;
+    }
+    scratch.new_text();
     for trig in by_reason.iter().chain(cfg.event_any.iter()) {
         let m = &cfg.matchers[trig.matcher as usize];
         let inst = match &m.name_rex {
-            Some(r) => match capture(r, message) {
+            Some(r) => match scratch.capture(r, message) {
                 Some(c) => interner.intern(c),
                 None => continue,
             },
@@ -170,7 +216,7 @@ pub(crate) fn on_event(
         let dur = m
             .duration_rex
             .as_ref()
-            .and_then(|r| capture(r, message))
+            .and_then(|r| scratch.capture(r, message))
             .and_then(parse_captured_duration);
         push(pod, trig, t, secs, inst, dur);
     }
