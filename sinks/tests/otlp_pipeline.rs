@@ -1,0 +1,284 @@
+//! The whole trace path with every real part: simulator -> HyperEvents
+//! published as the collectors publish them -> real broker -> processor
+//! worker (`lunettes-worker`, one engine per partition) -> spans topic ->
+//! OTLP sink -> OTLP receiver over loopback gRPC. The receiver must get
+//! exactly one trace per delivery, with exactly the span ids one engine
+//! computes over the same input, and a second sink in a fresh group (a
+//! replay of the spans topic) must export the identical ids.
+
+mod otlp_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use lunettes_otlp_receiver::{OtlpReceiver, ReceiverConfig};
+use lunettes_processor::{Engine, EngineConfig};
+use lunettes_runtime::testing::TestBroker;
+use lunettes_runtime::{KafkaConfig, Shutdown};
+use lunettes_schemas::{HyperEvent, Output};
+use lunettes_sinks::otlp::OtlpProtocol;
+use lunettes_worker::processor::{run, Control, ProcessorConfig};
+use lunettes_worker::WorkerMetrics;
+use otlp_common::SinkRun;
+use rdkafka::producer::FutureRecord;
+
+const PARTITIONS: i32 = 3;
+
+/// Simulated HyperEvents in collector order, a watermark per cluster every
+/// 10 s of event time and a final one far ahead that closes every delivery
+/// (watermarks go to every partition).
+fn hyperevents(pods: usize) -> Vec<(HyperEvent, bool)> {
+    let cfg = lunettes_loadtest::SimConfig {
+        clusters: 2,
+        pods,
+        seed: 5,
+        pods_per_second: 2.0,
+        ..Default::default()
+    };
+    let (outputs, _truth) = lunettes_loadtest::simulate(&cfg);
+    let mut all = Vec::new();
+    for c in &outputs {
+        let mut n = lunettes_ingest::Normalizer::new(c.cluster.clone());
+        let mut evs = Vec::new();
+        for (i, line) in c.audit_lines.iter().enumerate() {
+            n.normalize_line("audit.log", i as u64 + 1, line.as_bytes(), &mut evs)
+                .expect("simulated audit line normalizes");
+        }
+        for (i, line) in c.event_lines.iter().enumerate() {
+            n.normalize_line("events.jsonl", i as u64 + 1, line.as_bytes(), &mut evs)
+                .expect("simulated event line normalizes");
+        }
+        all.extend(evs);
+    }
+    all.sort_by_key(|e| e.observed_us);
+    let mut out = Vec::new();
+    let mut next: BTreeMap<String, i64> = BTreeMap::new();
+    let mut last = 0;
+    for ev in all {
+        let due = next
+            .entry(ev.cluster.clone())
+            .or_insert(ev.observed_us + 10_000_000);
+        if ev.observed_us >= *due {
+            out.push((HyperEvent::watermark(&ev.cluster, ev.observed_us - 1), true));
+            *due = ev.observed_us + 10_000_000;
+        }
+        last = last.max(ev.observed_us);
+        out.push((ev, false));
+    }
+    for cluster in next.keys() {
+        out.push((
+            HyperEvent::watermark(cluster, last + 3 * 3_600_000_000),
+            true,
+        ));
+    }
+    out
+}
+
+/// Publishes as a collector does: key = pod key, timestamp = observed ms,
+/// watermarks to every partition.
+async fn publish(kafka: &KafkaConfig, events: &[(HyperEvent, bool)]) {
+    kafka
+        .ensure_topics(&[&kafka.topics.hyperevents])
+        .await
+        .unwrap();
+    let producer = kafka.producer("otlp-test-collector").unwrap();
+    let topic = kafka.topics.hyperevents.name.as_str();
+    let mut pending = Vec::new();
+    for (ev, broadcast) in events {
+        let payload = lunettes_schemas::avro::encode(ev).unwrap();
+        let key = ev.key();
+        let targets: Vec<Option<i32>> = if *broadcast {
+            (0..PARTITIONS).map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for p in targets {
+            let mut rec = FutureRecord::to(topic)
+                .key(&key)
+                .payload(&payload)
+                .timestamp(ev.observed_us / 1000);
+            if let Some(p) = p {
+                rec = rec.partition(p);
+            }
+            loop {
+                match producer.send_result(rec) {
+                    Ok(f) => {
+                        pending.push(f);
+                        break;
+                    }
+                    Err((_, back)) => {
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }
+    }
+    for f in pending {
+        f.await.unwrap().unwrap();
+    }
+}
+
+/// (trace id, span id, parent id) of every span one engine emits over the
+/// whole input, and the trace id of every delivery.
+fn direct_run(
+    events: &[(HyperEvent, bool)],
+) -> (BTreeSet<(String, String, String)>, BTreeMap<String, String>) {
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    for (ev, _) in events {
+        engine.process(ev, &mut out);
+    }
+    engine.finish(&mut out);
+    let mut spans = BTreeSet::new();
+    let mut traces = BTreeMap::new();
+    for o in out {
+        match o {
+            Output::Span(s) => {
+                spans.insert((s.trace_id, s.span_id, s.parent_span_id));
+            }
+            Output::Delivery(d) => {
+                traces.insert(d.id, d.trace_id);
+            }
+            Output::Window(_) => {}
+        }
+    }
+    (spans, traces)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_to_processor_to_otlp_receiver() {
+    // SQLite storage: the processor needs correct ListOffsets answers, which
+    // tansu's memory storage does not give for multi-record batches.
+    let dir = std::env::temp_dir().join(format!("lunettes-otlp-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broker = TestBroker::start_with_storage(Some(dir.join("broker.db"))).expect("tansu");
+    let mut kafka = KafkaConfig {
+        brokers: broker.bootstrap(),
+        ..Default::default()
+    };
+    // Outputs keep the input's partition numbers; whoever creates the
+    // spans topic first (processor or sink) must give it as many.
+    kafka.topics.hyperevents.partitions = PARTITIONS;
+    kafka.topics.deliveries.partitions = PARTITIONS;
+    kafka.topics.spans.partitions = PARTITIONS;
+    kafka.topics.windows.partitions = PARTITIONS;
+    let events = hyperevents(150);
+    publish(&kafka, &events).await;
+    let (expected, delivery_traces) = direct_run(&events);
+    assert!(expected.len() > 300, "only {} spans", expected.len());
+
+    // The processor, as `lunettes process` runs it.
+    let (stop_processor, shutdown) = Shutdown::new();
+    let processor = {
+        let cfg = ProcessorConfig::new(kafka.clone(), "otlp-e2e-processors");
+        let metrics = WorkerMetrics::register(&prometheus::Registry::new()).unwrap();
+        let control = Control::graceful(shutdown);
+        std::thread::spawn(move || {
+            run(
+                &cfg,
+                |p| {
+                    Engine::new(EngineConfig {
+                        shard: p,
+                        ..Default::default()
+                    })
+                },
+                metrics,
+                &control,
+                None,
+            )
+        })
+    };
+
+    let receiver = OtlpReceiver::start(ReceiverConfig::loopback())
+        .await
+        .unwrap();
+    let sink = SinkRun::start(&kafka, &receiver, OtlpProtocol::Grpc, "otlp-e2e-sink");
+    let arrived = receiver
+        .wait_for_spans(expected.len() as u64, Duration::from_secs(240))
+        .await;
+    // Linger a little: anything beyond the expected spans would be a duplicate.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sink.stop().await;
+    stop_processor.trigger();
+    let summary = processor.join().unwrap().expect("processor ran cleanly");
+    assert!(!summary.crashed);
+    assert!(
+        arrived,
+        "received {} of {} spans",
+        receiver.span_count(),
+        expected.len()
+    );
+
+    let received = receiver.spans();
+    let got: BTreeSet<(String, String, String)> = received
+        .iter()
+        .map(|s| {
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_span_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(received.len(), got.len(), "a span arrived twice");
+    assert_eq!(
+        got, expected,
+        "span ids differ from one engine over the same input"
+    );
+
+    // One trace per delivery: a delivery's spans all carry its trace id,
+    // with one root and the children under it.
+    let mut by_delivery: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut roots: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in &received {
+        by_delivery
+            .entry(s.attributes["lunettes.delivery.id"].as_str())
+            .or_default()
+            .insert(s.trace_id.as_str());
+        if s.parent_span_id.is_empty() {
+            roots
+                .entry(s.trace_id.as_str())
+                .or_default()
+                .push(s.span_id.as_str());
+        }
+    }
+    for (delivery, traces) in &by_delivery {
+        assert_eq!(traces.len(), 1, "delivery {delivery} in traces {traces:?}");
+        let trace = traces.iter().next().unwrap();
+        assert_eq!(delivery_traces[*delivery], *trace);
+        assert_eq!(
+            roots[trace].len(),
+            1,
+            "trace {trace} roots {:?}",
+            roots[trace]
+        );
+    }
+    for s in received.iter().filter(|s| !s.parent_span_id.is_empty()) {
+        assert_eq!(s.parent_span_id, roots[s.trace_id.as_str()][0]);
+    }
+
+    // A replay of the spans topic in a fresh group: identical ids.
+    receiver.clear();
+    let replay = SinkRun::start(&kafka, &receiver, OtlpProtocol::Http, "otlp-e2e-replay");
+    assert!(
+        receiver
+            .wait_for_spans(expected.len() as u64, Duration::from_secs(120))
+            .await
+    );
+    replay.stop().await;
+    let again: BTreeSet<(String, String, String)> = receiver
+        .spans()
+        .iter()
+        .map(|s| {
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_span_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(again, got);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
