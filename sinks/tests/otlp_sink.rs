@@ -117,12 +117,20 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
         // Resource attributes per the Kubernetes semantic conventions.
         assert_eq!(r.resource["service.name"], "lunettes");
         assert_eq!(r.resource["k8s.cluster.name"], rec.cluster);
-        assert_eq!(r.resource["k8s.namespace.name"], rec.namespace);
-        assert_eq!(r.resource["k8s.pod.name"], rec.pod_name);
-        assert_eq!(r.resource["k8s.pod.uid"], rec.pod_uid);
-        if !rec.node.is_empty() {
-            assert_eq!(r.resource["k8s.node.name"], rec.node);
-        }
+        // Empty values (a rejected create has no pod UID, an unscheduled pod
+        // no node) are left out, not sent as "".
+        let present = |key: &str, value: &str| {
+            assert_eq!(
+                r.resource.get(key).map(String::as_str),
+                (!value.is_empty()).then_some(value),
+                "{key} of {}",
+                r.trace_id
+            )
+        };
+        present("k8s.namespace.name", &rec.namespace);
+        present("k8s.pod.name", &rec.pod_name);
+        present("k8s.pod.uid", &rec.pod_uid);
+        present("k8s.node.name", &rec.node);
         assert_eq!(r.attributes["lunettes.delivery.id"], rec.delivery_id);
         if let Some(c) = rec.attributes.get("container") {
             assert_eq!(&r.attributes["k8s.container.name"], c);

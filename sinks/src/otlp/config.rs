@@ -97,6 +97,9 @@ pub struct OtlpSinkConfig {
     /// Most spans in one export request; whole traces are never split, so a
     /// single larger trace still goes in one request.
     pub max_spans_per_request: usize,
+    /// Export requests of one batch in flight at once (the batch is
+    /// committed when all of them are acknowledged).
+    pub max_in_flight: usize,
     /// Retry backoff of failed exports (a server's `Retry-After` /
     /// `RetryInfo` delay is used instead when it sends one, capped at
     /// `max_backoff_ms`).
@@ -120,6 +123,7 @@ impl Default for OtlpSinkConfig {
                 linger_ms: 500,
             },
             max_spans_per_request: 1_000,
+            max_in_flight: 4,
             retry: RetryConfig::default(),
             resource_scope: ResourceScope::Pod,
             metrics_addr: Some("0.0.0.0:9465".into()),
@@ -146,6 +150,8 @@ pub struct ValidatedOtlpConfig {
     pub batch: BatchConfig,
     /// Most spans per request.
     pub max_spans_per_request: usize,
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
     /// Retry backoff.
     pub retry: RetryConfig,
     /// Resource grouping.
@@ -208,6 +214,9 @@ impl OtlpSinkConfig {
                 "max_spans_per_request must be positive".into(),
             ));
         }
+        if self.max_in_flight == 0 {
+            return Err(Error::Config("max_in_flight must be positive".into()));
+        }
         if self.batch.max_rows == 0 {
             return Err(Error::Config("batch.max_rows must be positive".into()));
         }
@@ -233,6 +242,7 @@ impl OtlpSinkConfig {
             timeout: Duration::from_millis(self.otlp.timeout_ms),
             batch: self.batch.clone(),
             max_spans_per_request: self.max_spans_per_request,
+            max_in_flight: self.max_in_flight,
             retry: self.retry.clone(),
             resource_scope: self.resource_scope,
             metrics_addr,

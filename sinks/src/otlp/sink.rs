@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::join_all;
 use lunettes_runtime::telemetry::Readiness;
 use lunettes_runtime::Shutdown;
 use lunettes_schemas::SpanRecord;
@@ -220,15 +221,22 @@ async fn flush<C: ConsumerContext>(
     let taken = batch.take();
     metrics.batch_spans.observe(taken.rows.len() as f64);
     let requests = build_requests(taken.rows, config.max_spans_per_request);
-    for request in &requests {
-        if !export_isolating(request, service, config, metrics, stats, shutdown).await {
-            stats.left_uncommitted.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                offsets = taken.offsets.token(),
-                "shutdown while the OTLP backend was failing: batch left uncommitted, it is exported again after restart"
-            );
-            return false;
-        }
+    // Requests are independent (whole traces each): send several at once,
+    // commit only when every one of them is through.
+    let mut exported = Vec::with_capacity(requests.len());
+    for group in requests.chunks(config.max_in_flight) {
+        let sends = group
+            .iter()
+            .map(|request| export_isolating(request, service, config, metrics, stats, shutdown));
+        exported.extend(join_all(sends).await);
+    }
+    if exported.contains(&false) {
+        stats.left_uncommitted.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            offsets = taken.offsets.token(),
+            "shutdown while the OTLP backend was failing: batch left uncommitted, it is exported again after restart"
+        );
+        return false;
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
