@@ -80,35 +80,49 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
 
 /// Formats microseconds as a short human duration: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`.
 pub fn human(us: i64) -> String {
-    let neg = us < 0;
-    let us = us.unsigned_abs();
-    let s = if us < 1_000_000 {
-        format!("{} ms", us / 1000)
-    } else if us < 60_000_000 {
-        let tenths = (us + 50_000) / 100_000;
-        if tenths.is_multiple_of(10) {
-            format!("{} s", tenths / 10)
-        } else {
-            format!("{}.{} s", tenths / 10, tenths % 10)
+    Human(us).to_string()
+}
+
+/// [`human`] as a `Display` value, to write a duration into a larger string
+/// without allocating one for it.
+///
+/// ```
+/// use lunettes_processor::duration::Human;
+/// assert_eq!(format!("ready in {}", Human(94_200_000)), "ready in 1 min 34 s");
+/// assert_eq!(Human(-1_500_000).to_string(), "-1.5 s");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Human(pub i64);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 < 0 {
+            f.write_str("-")?;
         }
-    } else if us < 3_600_000_000 {
-        let secs = (us + 500_000) / 1_000_000;
-        if secs.is_multiple_of(60) {
-            format!("{} min", secs / 60)
+        let us = self.0.unsigned_abs();
+        if us < 1_000_000 {
+            write!(f, "{} ms", us / 1000)
+        } else if us < 60_000_000 {
+            let tenths = (us + 50_000) / 100_000;
+            if tenths.is_multiple_of(10) {
+                write!(f, "{} s", tenths / 10)
+            } else {
+                write!(f, "{}.{} s", tenths / 10, tenths % 10)
+            }
+        } else if us < 3_600_000_000 {
+            let secs = (us + 500_000) / 1_000_000;
+            if secs.is_multiple_of(60) {
+                write!(f, "{} min", secs / 60)
+            } else {
+                write!(f, "{} min {} s", secs / 60, secs % 60)
+            }
         } else {
-            format!("{} min {} s", secs / 60, secs % 60)
+            let mins = (us + 30_000_000) / 60_000_000;
+            if mins.is_multiple_of(60) {
+                write!(f, "{} h", mins / 60)
+            } else {
+                write!(f, "{} h {} min", mins / 60, mins % 60)
+            }
         }
-    } else {
-        let mins = (us + 30_000_000) / 60_000_000;
-        if mins.is_multiple_of(60) {
-            format!("{} h", mins / 60)
-        } else {
-            format!("{} h {} min", mins / 60, mins % 60)
-        }
-    };
-    if neg {
-        format!("-{s}")
-    } else {
-        s
     }
 }

@@ -264,6 +264,10 @@ impl Engine {
                 self.stats.duplicates += 1;
                 return;
             }
+            if pod.dedup.capacity() == 0 {
+                // A pod sees ~10 records: start at 8 rather than 4 -> 8 -> 16.
+                pod.dedup.reserve_exact(8);
+            }
             pod.dedup.push(d);
         }
         if pod.name.is_empty() && !obj.name.is_empty() {

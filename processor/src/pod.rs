@@ -553,10 +553,20 @@ impl PodState {
         }
         let mut is_create = false;
         for op in &ev.operations {
-            if self.apply_op(op, t, stamp, ev, interner) {
+            let segs = split_op(op);
+            if self.apply_op(op, &segs, t, stamp, ev, interner) {
                 is_create = true;
             }
-            track::on_operation(spans, self, op, t, stamp.slack > 0, interner, scratch);
+            track::on_operation(
+                spans,
+                self,
+                op,
+                &segs,
+                t,
+                stamp.slack > 0,
+                interner,
+                scratch,
+            );
         }
         if let Some(e) = &ev.event {
             self.apply_event(ev, e, t, stamp, interner);
@@ -581,15 +591,20 @@ impl PodState {
     fn apply_op(
         &mut self,
         op: &str,
+        segs: &[&str],
         t: i64,
         stamp: Stamp,
         ev: &HyperEvent,
         interner: &mut Interner,
     ) -> bool {
-        let mut parts = op.splitn(3, ':');
-        let head = parts.next().unwrap_or("");
-        let mid = parts.next().unwrap_or("");
-        let tail = parts.next().unwrap_or("");
+        let head = segs.first().copied().unwrap_or("");
+        let mid = segs.get(1).copied().unwrap_or("");
+        // Everything after the second ':' (e.g. `Waiting:ErrImagePull`).
+        let tail = if segs.len() > 2 {
+            &op[head.len() + mid.len() + 2..]
+        } else {
+            ""
+        };
         match head {
             "pod" => match (mid, tail) {
                 ("create", "success") => {
@@ -749,14 +764,12 @@ impl PodState {
                 }
                 return;
             }
-            "Killing" => {
-                if t < self.killing {
-                    self.killing = t;
-                    if !e.host.is_empty() {
-                        self.killing_host = interner.intern(&e.host);
-                    }
+            // Also classified below: "failed liveness probe, will be restarted".
+            "Killing" if t < self.killing => {
+                self.killing = t;
+                if !e.host.is_empty() {
+                    self.killing_host = interner.intern(&e.host);
                 }
-                // Also classified: "failed liveness probe, will be restarted".
             }
             "FailedScheduling" => self.unschedulable = self.unschedulable.min(t),
             _ => {}
@@ -771,6 +784,19 @@ impl PodState {
             self.add_signal(f, first);
         }
     }
+}
+
+/// The `:`-separated segments of an operation string, split once (with
+/// `memchr`) for both the lifecycle rules and the span matchers.
+pub(crate) fn split_op(op: &str) -> SmallVec<[&str; 6]> {
+    let mut segs = SmallVec::new();
+    let mut from = 0;
+    for i in memchr::memchr_iter(b':', op.as_bytes()) {
+        segs.push(&op[from..i]);
+        from = i + 1;
+    }
+    segs.push(&op[from..]);
+    segs
 }
 
 /// The first `"..."` in a message (the image of `Pulling`/`Pulled`).

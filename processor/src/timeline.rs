@@ -12,23 +12,31 @@
 //! (`clamped:<phase>`), never emitted negative.
 
 use lunettes_schemas::{Action, Phases, SpanOwner};
+use smallvec::SmallVec;
 
 use crate::pod::{PodState, Stamp};
 use crate::spans::config::SpanConfig;
 use crate::spans::track;
 
-/// Sorted, merged intervals.
-pub(crate) fn merge(mut v: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+/// A few time intervals, kept inline (pulls, spans of one pod).
+pub(crate) type Intervals = SmallVec<[(i64, i64); 8]>;
+
+/// Sorted, merged intervals (in place, no allocation for a handful).
+pub(crate) fn merge(mut v: Intervals) -> Intervals {
     v.retain(|(a, b)| b > a);
     v.sort_unstable();
-    let mut out: Vec<(i64, i64)> = Vec::with_capacity(v.len());
-    for (a, b) in v {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
+    let mut w = 0;
+    for r in 0..v.len() {
+        let (a, b) = v[r];
+        if w > 0 && a <= v[w - 1].1 {
+            v[w - 1].1 = v[w - 1].1.max(b);
+        } else {
+            v[w] = (a, b);
+            w += 1;
         }
     }
-    out
+    v.truncate(w);
+    v
 }
 
 /// Total length of merged intervals inside `[lo, hi]`.
@@ -52,7 +60,7 @@ pub(crate) struct Timeline {
     /// Effective time all (main) containers had started.
     pub all_started: Option<i64>,
     /// Merged pull intervals (open pulls end at the evaluation time).
-    pub pulls: Vec<(i64, i64)>,
+    pub pulls: Intervals,
     /// Official pod-startup SLI, µs.
     pub k8s_sli_us: Option<i64>,
     /// The stage still running at the evaluation time and since when.
@@ -86,9 +94,9 @@ pub(crate) fn timeline(pod: &PodState, at: i64) -> Timeline {
     let kubelet = k.is_set().then_some(k);
     let has_init = pod.containers.iter().any(|c| c.init);
     let init_done = (has_init && pod.initialized.by(at)).then_some(pod.initialized);
-    let mains: Vec<&crate::pod::Container> = pod.containers.iter().filter(|c| !c.init).collect();
-    let started = if !mains.is_empty() && mains.iter().all(|c| c.started.by(at)) {
-        mains.iter().map(|c| c.started).max_by_key(|s| s.t)
+    let mut mains = pod.containers.iter().filter(|c| !c.init).peekable();
+    let started = if mains.peek().is_some() && mains.clone().all(|c| c.started.by(at)) {
+        mains.map(|c| c.started).max_by_key(|s| s.t)
     } else {
         None
     };
@@ -222,8 +230,8 @@ pub(crate) fn custom_exclusive(cfg: &SpanConfig, pod: &PodState, from: i64, to: 
         return 0;
     }
     let spans = track::evaluate(cfg, pod, Action::Create, to);
-    let mut custom = Vec::new();
-    let mut k8s = Vec::new();
+    let mut custom = Intervals::new();
+    let mut k8s = Intervals::new();
     for s in &spans {
         let iv = (s.start.max(from), s.end.min(to));
         match cfg.spans[s.span as usize].owner {
@@ -249,6 +257,12 @@ pub(crate) fn deadline(cfg: &SpanConfig, pod: &PodState) -> Option<i64> {
         let nx = base + custom_exclusive(cfg, pod, c, x);
         if nx <= x {
             return Some(x);
+        }
+        // With no mark in (x, nx], the closed custom spans up to nx are those
+        // up to x (k8s spans still open only reach further into time no
+        // closed custom span covers), so nx is the fixpoint.
+        if !track::any_mark_within(pod, x, nx) {
+            return Some(nx);
         }
         x = nx;
     }

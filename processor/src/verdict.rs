@@ -15,7 +15,9 @@ use lunettes_schemas::{Action, Delivery, DeliveryResult, Output};
 
 use crate::classify::{self, Derived, Found};
 use crate::diagnose::{diagnose, longest_phase, with_advice};
-use crate::duration::human;
+use std::fmt::Write as _;
+
+use crate::duration::{human, Human};
 use crate::ids;
 use crate::intern::{Interner, EMPTY};
 use crate::pod::{PodState, NONE};
@@ -305,16 +307,14 @@ fn create_delivery(
     d.flags = tl.flags.clone();
     d.k8s_sli_ms = tl.k8s_sli_us.map(|v| v / 1000);
     d.sli_ms = Some(((end - c) - custom_exclusive(&cfg.spans, pod, c, end)).max(0) / 1000);
-    let slo_txt = pod
-        .slo()
-        .map(|s| format!("SLO {}", human(s)))
-        .unwrap_or_else(|| "best effort".into());
+    let slo_txt = SloText(pod.slo());
     let verb = if pod.is_job { "running" } else { "ready" };
     match r {
         DeliveryResult::Success => {
-            let mut s = format!("{verb} in {} ({slo_txt})", human(end - c));
+            let mut s = String::with_capacity(96);
+            let _ = write!(s, "{verb} in {} ({slo_txt})", Human(end - c));
             if let Some((n, v)) = longest_phase(&tl) {
-                s.push_str(&format!("; longest phase {n} {}", human(v * 1000)));
+                let _ = write!(s, "; longest phase {n} {}", Human(v * 1000));
             }
             if pod.ready_inferred {
                 d.flags.push("ready:inferred".into());
@@ -386,6 +386,19 @@ fn create_delivery(
         DeliveryResult::ApiFailed => {}
     }
     d
+}
+
+/// "SLO 1 min 30 s" or "best effort", written without an intermediate string.
+#[derive(Clone, Copy)]
+struct SloText(Option<i64>);
+
+impl std::fmt::Display for SloText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "SLO {}", Human(s)),
+            None => f.write_str("best effort"),
+        }
+    }
 }
 
 fn set_code(d: &mut Delivery, f: &Found) {

@@ -156,28 +156,27 @@ pub(crate) struct Matcher {
 }
 
 impl Matcher {
-    /// Matches an operation against a `*` pattern; returns the first `*` segment.
-    pub(crate) fn match_op<'a>(&self, op: &'a str) -> Option<&'a str> {
+    /// Matches an operation, given as its `:`-separated segments, against a
+    /// `*` pattern; returns the first `*` segment.
+    pub(crate) fn match_op<'a>(&self, segs: &[&'a str]) -> Option<&'a str> {
         let pat = self.pattern.as_ref()?;
+        if pat.len() != segs.len() {
+            return None;
+        }
         let mut capture = None;
-        let mut parts = op.split(':');
-        for seg in pat {
-            let part = parts.next()?;
+        for (seg, part) in pat.iter().zip(segs) {
             match seg {
                 Seg::Lit(l) => {
-                    if **l != *part {
+                    if **l != **part {
                         return None;
                     }
                 }
                 Seg::Any => {
                     if capture.is_none() {
-                        capture = Some(part);
+                        capture = Some(*part);
                     }
                 }
             }
-        }
-        if parts.next().is_some() {
-            return None;
         }
         Some(capture.unwrap_or(""))
     }
