@@ -223,16 +223,50 @@ pub(crate) fn timeline(pod: &PodState, at: i64) -> Timeline {
     tl
 }
 
-/// Time of closed `custom` spans not overlapped by any `k8s` span, inside
-/// `[from, to]`, as known at `to`.
-pub(crate) fn custom_exclusive(cfg: &SpanConfig, pod: &PodState, from: i64, to: i64) -> i64 {
-    if to <= from || !track::has_custom_end(cfg, pod) {
-        return 0;
+/// A pod's create spans evaluated at one time, reusable at another time when
+/// no mark lies between the two: the spans' starts, ends and closed flags are
+/// then the same, only still-open spans end elsewhere (see [`SpanView::at`]).
+/// A verdict asks for its spans up to four times (deadline iterations, SLI,
+/// emitted spans), usually with nothing happening in between.
+pub(crate) struct SpanView {
+    /// Evaluation time.
+    pub at: i64,
+    /// The span instances as known at `at`.
+    pub insts: track::SpanInsts,
+}
+
+impl SpanView {
+    /// Evaluates the create spans at `at`.
+    pub(crate) fn new(cfg: &SpanConfig, pod: &PodState, at: i64) -> Self {
+        SpanView {
+            at,
+            insts: track::evaluate(cfg, pod, Action::Create, at),
+        }
     }
-    let spans = track::evaluate(cfg, pod, Action::Create, to);
+
+    /// The view at `b`: this one with open spans ending at `b` when no mark
+    /// lies between `self.at` and `b`, else a fresh evaluation.
+    pub(crate) fn at(&self, cfg: &SpanConfig, pod: &PodState, b: i64) -> SpanView {
+        let (lo, hi) = (self.at.min(b), self.at.max(b));
+        if track::any_mark_within(pod, lo, hi) {
+            return SpanView::new(cfg, pod, b);
+        }
+        let mut insts = self.insts.clone();
+        for s in insts.iter_mut().filter(|s| !s.closed) {
+            s.end = b.max(s.start);
+        }
+        SpanView { at: b, insts }
+    }
+}
+
+/// Time of closed `custom` spans not overlapped by any `k8s` span, inside
+/// `[from, to]`, from spans evaluated at `to` (or at a time with no mark
+/// between it and `to`: open spans are clipped to `to`, and closed `custom`
+/// spans end at or before the last mark, so the answer is the same).
+fn custom_exclusive_in(cfg: &SpanConfig, insts: &[track::SpanInst], from: i64, to: i64) -> i64 {
     let mut custom = Intervals::new();
     let mut k8s = Intervals::new();
-    for s in &spans {
+    for s in insts {
         let iv = (s.start.max(from), s.end.min(to));
         match cfg.spans[s.span as usize].owner {
             SpanOwner::Custom if s.closed => custom.push(iv),
@@ -243,9 +277,38 @@ pub(crate) fn custom_exclusive(cfg: &SpanConfig, pod: &PodState, from: i64, to: 
     minus_len(&merge(custom), &merge(k8s))
 }
 
+/// Time of closed `custom` spans not overlapped by any `k8s` span, inside
+/// `[from, to]`, as known at `to`. `view` (spans evaluated at some time) is
+/// used when no mark lies between its time and `to`; otherwise, or without
+/// one, the spans are evaluated at `to` and the view replaced.
+pub(crate) fn custom_exclusive(
+    cfg: &SpanConfig,
+    pod: &PodState,
+    from: i64,
+    to: i64,
+    view: &mut Option<SpanView>,
+) -> i64 {
+    if to <= from || !track::has_custom_end(cfg, pod) {
+        return 0;
+    }
+    let reusable = view
+        .as_ref()
+        .is_some_and(|v| !track::any_mark_within(pod, v.at.min(to), v.at.max(to)));
+    if !reusable {
+        *view = Some(SpanView::new(cfg, pod, to));
+    }
+    let insts = view.as_ref().map(|v| &v.insts[..]).unwrap_or(&[]);
+    custom_exclusive_in(cfg, insts, from, to)
+}
+
 /// The create deadline: created + SLO + closed custom time before it
 /// (the smallest `x >= created + SLO + custom_exclusive(created, x)`).
-pub(crate) fn deadline(cfg: &SpanConfig, pod: &PodState) -> Option<i64> {
+/// `view` as for [`custom_exclusive`].
+pub(crate) fn deadline(
+    cfg: &SpanConfig,
+    pod: &PodState,
+    view: &mut Option<SpanView>,
+) -> Option<i64> {
     let slo = pod.slo()?;
     let c = pod.created.t;
     let base = c.saturating_add(slo);
@@ -254,7 +317,7 @@ pub(crate) fn deadline(cfg: &SpanConfig, pod: &PodState) -> Option<i64> {
     }
     let mut x = base;
     for _ in 0..16 {
-        let nx = base + custom_exclusive(cfg, pod, c, x);
+        let nx = base + custom_exclusive(cfg, pod, c, x, view);
         if nx <= x {
             return Some(x);
         }
@@ -267,4 +330,60 @@ pub(crate) fn deadline(cfg: &SpanConfig, pod: &PodState) -> Option<i64> {
         x = nx;
     }
     Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intern::EMPTY;
+    use crate::spans::track::{insert, Mark};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Reusing spans evaluated at one time for another gives exactly what
+        /// a fresh evaluation gives: the reused view (`SpanView::at`), the
+        /// custom time and the deadline.
+        #[test]
+        fn reused_span_views_equal_fresh_evaluations(
+            raw in proptest::collection::vec((0u16..13, 0u32..3, 0i64..60, 0u8..4), 0..30),
+            v in 0i64..70,
+            b in 0i64..70,
+            slo_s in 1i64..30,
+        ) {
+            let cfg = SpanConfig::default();
+            let mut pod = PodState::new("uid", true, EMPTY, "p");
+            pod.created = Stamp { t: 0, slack: 0 };
+            pod.slo_us = slo_s * 1_000_000;
+            for (span, instance, t, flags) in raw {
+                let span = span % cfg.spans.len() as u16;
+                insert(&mut pod, Mark { t: t * 500_000, instance, span, flags });
+            }
+            let (v, b) = (v * 500_000, b * 500_000);
+            let view = SpanView::new(&cfg, &pod, v);
+            prop_assert_eq!(
+                view.at(&cfg, &pod, b).insts.into_vec(),
+                SpanView::new(&cfg, &pod, b).insts.into_vec()
+            );
+            let mut reused = Some(SpanView::new(&cfg, &pod, v));
+            prop_assert_eq!(
+                custom_exclusive(&cfg, &pod, 0, b, &mut reused),
+                custom_exclusive(&cfg, &pod, 0, b, &mut None)
+            );
+            // The deadline as defined: iterate x = base + custom(0, x) with a
+            // fresh evaluation each time, no shortcut.
+            let base = pod.slo_us;
+            let mut x = base;
+            for _ in 0..16 {
+                let nx = base + custom_exclusive(&cfg, &pod, 0, x, &mut None);
+                if nx <= x {
+                    break;
+                }
+                x = nx;
+            }
+            let mut reused = Some(SpanView::new(&cfg, &pod, v));
+            prop_assert_eq!(deadline(&cfg, &pod, &mut reused), Some(x));
+            prop_assert_eq!(deadline(&cfg, &pod, &mut None), Some(x));
+        }
+    }
 }

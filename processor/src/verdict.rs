@@ -22,7 +22,7 @@ use crate::ids;
 use crate::intern::{Interner, EMPTY};
 use crate::pod::{PodState, NONE};
 use crate::spans::emit::emit_spans;
-use crate::timeline::{custom_exclusive, deadline, timeline};
+use crate::timeline::{custom_exclusive, deadline, timeline, SpanView};
 use crate::windows::{RowSink, Windows};
 use crate::EngineConfig;
 
@@ -89,7 +89,9 @@ fn create_candidate(pod: &PodState, cfg: &EngineConfig, now: i64) -> Option<(i64
     let base = pod.slo().map(|s| c + s);
     // The deadline only matters if completion is unknown or after the base deadline.
     let d = match base {
-        Some(b) if (f == NONE || f > b) && b <= now => deadline(&cfg.spans, pod).unwrap_or(NONE),
+        Some(b) if (f == NONE || f > b) && b <= now => {
+            deadline(&cfg.spans, pod, &mut None).unwrap_or(NONE)
+        }
         Some(b) => b,
         None => NONE,
     };
@@ -195,7 +197,7 @@ pub(crate) fn step(
             pod.create.finish_reported = true;
             pod.create.version += 1;
             let r = RESULTS[pod.create.result as usize];
-            let d = create_delivery(pod, pod.create.decided_at, r, Some(f), ctx);
+            let d = create_delivery(pod, pod.create.decided_at, r, Some(f), ctx, &mut None);
             out.push(Output::Delivery(d));
         }
     }
@@ -227,7 +229,8 @@ fn decide_create(
     pod.create.version = 0;
     let finished = (r == DeliveryResult::Success).then_some(t);
     pod.create.finish_reported = finished.is_some();
-    let mut d = create_delivery(pod, t, r, finished, ctx);
+    let mut view = None;
+    let mut d = create_delivery(pod, t, r, finished, ctx, &mut view);
     windows.add(
         pod.namespace,
         Action::Create,
@@ -237,7 +240,7 @@ fn decide_create(
         out,
     );
     if ctx.cfg.emit_spans {
-        let flags = emit_spans(pod, &d, Action::Create, ctx, out);
+        let flags = emit_spans(pod, &d, Action::Create, ctx, view.as_ref(), out);
         d.flags.extend(flags);
     }
     out.push(Output::Delivery(d));
@@ -254,12 +257,14 @@ fn infer_ready(pod: &mut PodState, at: i64) -> Option<(i64, DeliveryResult)> {
 
 /// Builds the create delivery record decided at `decided` (deterministic in
 /// the facts up to `decided` and, for corrections, up to `finished`).
+/// `view` keeps the spans it evaluated, for the emitted spans to reuse.
 fn create_delivery(
     pod: &PodState,
     decided: i64,
     r: DeliveryResult,
     finished: Option<i64>,
     ctx: &Ctx,
+    view: &mut Option<SpanView>,
 ) -> Delivery {
     let cfg = ctx.cfg;
     let interner = ctx.interner;
@@ -302,11 +307,12 @@ fn create_delivery(
     d.created_at_us = c;
     d.slo_ms = pod.slo().map(|s| s / 1000);
     d.slo_class = pod.class.as_str().to_string();
-    d.deadline_us = pod.slo().and_then(|_| deadline(&cfg.spans, pod));
+    let custom = custom_exclusive(&cfg.spans, pod, c, end, view);
+    d.deadline_us = pod.slo().and_then(|_| deadline(&cfg.spans, pod, view));
     d.phases = tl.phases;
     d.flags = tl.flags.clone();
     d.k8s_sli_ms = tl.k8s_sli_us.map(|v| v / 1000);
-    d.sli_ms = Some(((end - c) - custom_exclusive(&cfg.spans, pod, c, end)).max(0) / 1000);
+    d.sli_ms = Some(((end - c) - custom).max(0) / 1000);
     let slo_txt = SloText(pod.slo());
     let verb = if pod.is_job { "running" } else { "ready" };
     match r {
@@ -478,7 +484,7 @@ fn step_delete(
             out,
         );
         if ctx.cfg.emit_spans {
-            let flags = emit_spans(pod, &d, Action::Delete, ctx, out);
+            let flags = emit_spans(pod, &d, Action::Delete, ctx, None, out);
             d.flags.extend(flags);
         }
         out.push(Output::Delivery(d));
@@ -644,7 +650,8 @@ pub(crate) fn judge_end(
     pod.create.result = result_idx(r);
     pod.create.version = 0;
     pod.create.finish_reported = true;
-    let mut d = create_delivery(pod, at, r, None, ctx);
+    let mut view = None;
+    let mut d = create_delivery(pod, at, r, None, ctx, &mut view);
     d.flags.push("end_of_input".into());
     let verb = if pod.is_job { "running" } else { "ready" };
     d.summary = with_advice(
@@ -664,7 +671,7 @@ pub(crate) fn judge_end(
         out,
     );
     if ctx.cfg.emit_spans {
-        let flags = emit_spans(pod, &d, Action::Create, ctx, out);
+        let flags = emit_spans(pod, &d, Action::Create, ctx, view.as_ref(), out);
         d.flags.extend(flags);
     }
     out.push(Output::Delivery(d));

@@ -15,17 +15,22 @@ use crate::intern::EMPTY;
 use crate::pod::PodState;
 use crate::spans::config::NameRef;
 use crate::spans::track::evaluate;
+use crate::timeline::SpanView;
 use crate::verdict::Ctx;
 
 /// Emits the root span and the child spans of `d`.
 ///
 /// Returns the flags the delivery gets from its spans: `unclosed:<span>` for
 /// each `NeedClose` span that did not close.
+///
+/// `view`: create spans the verdict already evaluated (reused when nothing
+/// happened between its time and the delivery's end).
 pub(crate) fn emit_spans(
     pod: &PodState,
     d: &Delivery,
     action: Action,
     ctx: &Ctx,
+    view: Option<&SpanView>,
     out: &mut Vec<Output>,
 ) -> Vec<String> {
     let mut flags = Vec::new();
@@ -99,7 +104,12 @@ pub(crate) fn emit_spans(
         },
         root_attrs,
     )));
-    for s in evaluate(cfg, pod, action, end) {
+    let insts = match view {
+        Some(v) if action == Action::Create && v.at == end => v.insts.clone(),
+        Some(v) if action == Action::Create => v.at(cfg, pod, end).insts,
+        _ => evaluate(cfg, pod, action, end),
+    };
+    for s in insts {
         let def = &cfg.spans[s.span as usize];
         if def.omitempty && s.end <= s.start {
             continue;

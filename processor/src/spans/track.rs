@@ -57,7 +57,7 @@ impl Mark {
 /// interleaved across spans, and a sorted list makes every later evaluation
 /// a linear walk without sorting (an insert moves at most ~20 small items).
 #[inline]
-fn insert(pod: &mut PodState, m: Mark) {
+pub(crate) fn insert(pod: &mut PodState, m: Mark) {
     if pod.marks.capacity() == 0 {
         // A pod collects ~20 marks: start at 8 rather than 4 -> 8 -> 16 -> 32
         // (the same 8 an in-flight pod would reach anyway, one realloc less).
