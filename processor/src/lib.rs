@@ -35,6 +35,7 @@ pub mod duration;
 mod engine;
 mod error;
 mod fasthash;
+mod fields;
 pub mod ids;
 mod intern;
 mod pod;

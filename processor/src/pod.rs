@@ -17,6 +17,7 @@ use lunettes_schemas::{HyperEvent, PodFacts, Source, TimePrecision};
 use smallvec::SmallVec;
 
 use crate::classify::{self, Found};
+use crate::fields::{container_of, first_quoted, pulled_duration, split_op};
 use crate::intern::{Interner, Sym, EMPTY};
 use crate::slo::{PodClass, SloConfig};
 use crate::spans::config::{SpanConfig, ValuePath};
@@ -784,65 +785,6 @@ impl PodState {
             self.add_signal(f, first);
         }
     }
-}
-
-/// The `:`-separated segments of an operation string, split once (with
-/// `memchr`) for both the lifecycle rules and the span matchers.
-pub(crate) fn split_op(op: &str) -> SmallVec<[&str; 6]> {
-    let mut segs = SmallVec::new();
-    let mut from = 0;
-    for i in memchr::memchr_iter(b':', op.as_bytes()) {
-        segs.push(&op[from..i]);
-        from = i + 1;
-    }
-    segs.push(&op[from..]);
-    segs
-}
-
-/// The first `"..."` in a message (the image of `Pulling`/`Pulled`).
-pub(crate) fn first_quoted(msg: &str) -> Option<&str> {
-    let a = memchr::memchr(b'"', msg.as_bytes())?;
-    let rest = &msg[a + 1..];
-    let b = memchr::memchr(b'"', rest.as_bytes())?;
-    Some(&rest[..b])
-}
-
-/// `Successfully pulled image "x" in 3.2s (3.5s including waiting)`: the
-/// duration including waiting when printed (it covers the whole time since
-/// `Pulling`), else the plain one.
-pub(crate) fn pulled_duration(msg: &str) -> Option<i64> {
-    let after = &msg[msg.rfind("\" in ").map(|i| i + 5)?..];
-    let first = after.split_whitespace().next()?;
-    let plain = crate::duration::parse_go_duration(first.trim_end_matches([',', '.'])).ok();
-    if let Some(open) = after.find('(') {
-        let inner = &after[open + 1..];
-        if let Some(w) = inner.split_whitespace().next() {
-            if inner.contains("including waiting") {
-                if let Ok(v) = crate::duration::parse_go_duration(w) {
-                    return Some(v);
-                }
-            }
-        }
-    }
-    plain
-}
-
-/// The container an event is about: `spec.containers{name}` /
-/// `spec.initContainers{name}` in the field path, else the word after
-/// "container" in the message.
-pub(crate) fn container_of<'a>(field_path: &'a str, msg: &'a str) -> Option<(&'a str, bool)> {
-    if let Some(open) = field_path.find('{') {
-        let close = field_path[open..].find('}')? + open;
-        let init = field_path.starts_with("spec.initContainers");
-        return Some((&field_path[open + 1..close], init));
-    }
-    let i = msg.find("ontainer")?;
-    let rest = msg[i + 8..].trim_start_matches([':', ' ']);
-    let name = rest
-        .trim_start_matches('"')
-        .split(|c: char| c == '"' || c.is_whitespace())
-        .next()?;
-    (!name.is_empty()).then_some((name, false))
 }
 
 #[cfg(test)]

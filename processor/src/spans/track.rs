@@ -284,7 +284,7 @@ pub(crate) fn on_event(
                     cfg.spans[trig.span as usize].name_ref,
                     Some(NameRef::Containers { image: false, .. })
                 );
-                match crate::pod::container_of(field_path, "") {
+                match crate::fields::container_of(field_path, "") {
                     Some((name, _)) if per_container => interner.intern(name),
                     _ => EMPTY,
                 }
