@@ -163,7 +163,8 @@ pub struct Phase {
 pub struct Timeline {
     /// Only error entries are listed.
     pub errors_only: bool,
-    /// Events of the pod in the store.
+    /// Events of the pod in the store (identical records at the same time
+    /// are listed once, with `repeats`).
     pub total: usize,
     /// Of which errors.
     pub errors: usize,
@@ -212,6 +213,10 @@ pub struct TimelineEvent {
     pub response_message: String,
     /// A Warning event, a failed request or a failure state.
     pub error: bool,
+    /// How many identical records (same time and content, different
+    /// records: e.g. every status patch repeating a container's start time)
+    /// this entry stands for.
+    pub repeats: u32,
     /// Milliseconds since the previous event (absent for the first).
     pub gap_before_ms: Option<i64>,
     /// `gap_before_ms` exceeds the gap threshold.

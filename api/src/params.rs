@@ -366,7 +366,7 @@ pub fn dns_label(param: &str, v: String) -> Result<String> {
         v,
         63,
         "a namespace (RFC 1123 label: a-z, 0-9, '-'; at most 63)",
-        |s| is_dns_part(s),
+        is_dns_part,
     )
 }
 

@@ -51,19 +51,34 @@ fn is_error_operation(op: &str) -> bool {
 
 /// Builds the timeline from a pod's events (oldest first). Gaps are measured
 /// over all events, then `errors_only` keeps the error entries (each keeps
-/// the gap before it in the full timeline).
+/// the gap before it in the full timeline). Identical records at the same
+/// instant (different audit records repeating one fact) become one entry
+/// with `repeats`.
 pub fn build(rows: &[EventRow], errors_only: bool, truncated: bool) -> Timeline {
-    let mut events = Vec::with_capacity(rows.len());
+    let mut events: Vec<TimelineEvent> = Vec::with_capacity(rows.len());
     let mut prev: Option<i64> = None;
     let (mut errors, mut gaps) = (0, 0);
+    // Index in `events` where the entries of the current timestamp start:
+    // identical records at one instant are listed once, with a count.
+    let mut same_time_from = 0;
     for r in rows {
         let gap_before_ms = prev.map(|p| (r.time_us - p) / 1_000);
+        if prev != Some(r.time_us) {
+            same_time_from = events.len();
+        }
         prev = Some(r.time_us);
         let gap = gap_before_ms.is_some_and(|g| g > GAP_THRESHOLD_MS);
         let error = is_error(r);
         errors += usize::from(error);
         gaps += usize::from(gap);
         if errors_only && !error {
+            continue;
+        }
+        if let Some(e) = events[same_time_from..]
+            .iter_mut()
+            .find(|e| same_fact(e, r))
+        {
+            e.repeats += 1;
             continue;
         }
         events.push(TimelineEvent {
@@ -83,6 +98,7 @@ pub fn build(rows: &[EventRow], errors_only: bool, truncated: bool) -> Timeline 
             response_code: r.response_code,
             response_message: r.response_message.clone(),
             error,
+            repeats: 1,
             gap_before_ms,
             gap,
         });
@@ -96,6 +112,21 @@ pub fn build(rows: &[EventRow], errors_only: bool, truncated: bool) -> Timeline 
         truncated,
         events,
     }
+}
+
+/// Whether `r` says the same as the listed entry `e` (same instant assumed).
+fn same_fact(e: &TimelineEvent, r: &EventRow) -> bool {
+    e.source == r.source
+        && e.kind == r.kind
+        && e.resource == r.resource
+        && e.operations == r.operations
+        && e.event_type == r.event_type
+        && e.reason == r.reason
+        && e.message == r.message
+        && e.count == r.count
+        && e.verb == r.verb
+        && e.response_code == r.response_code
+        && e.response_message == r.response_message
 }
 
 /// Image references named in an event message (`Pulling image "x"`,
@@ -254,6 +285,24 @@ mod tests {
         assert_eq!(errs.events.len(), 1);
         assert_eq!(errs.total, 5);
         assert!(errs.events[0].gap && errs.events[0].error);
+    }
+
+    #[test]
+    fn identical_records_at_one_instant_are_listed_once() {
+        let running = ["containerState:app:Running"];
+        let rows = vec![
+            ev(3, &running, "", Some(200)),
+            ev(3, &[], "Normal", None),
+            ev(3, &running, "", Some(200)),
+            ev(3, &running, "", Some(200)),
+            ev(4, &running, "", Some(200)),
+        ];
+        let t = build(&rows, false, false);
+        assert_eq!(t.total, 5);
+        assert_eq!(t.events.len(), 3);
+        assert_eq!(t.events[0].repeats, 3);
+        assert_eq!(t.events[1].repeats, 1);
+        assert_eq!(t.events[2].repeats, 1, "a later instant is a new entry");
     }
 
     #[test]

@@ -298,7 +298,8 @@ function renderEvents(r) {
     const msgCell = el("td");
     if (e.operations.length) msgCell.append(el("div", { class: "ops" }, e.operations.join("  ")));
     const msg = e.message || e.response_message;
-    if (msg) msgCell.append(el("div", {}, msg + (e.count > 1 ? " (×" + e.count + ")" : "")));
+    if (msg) msgCell.append(el("div", {}, msg + (e.count > 1 ? " (count " + e.count + ")" : "")));
+    if (e.repeats > 1) msgCell.append(el("span", { class: "repeats" }, "×" + e.repeats + " records"));
     tr.append(el("td", { class: "t" }, clock(e.time)), el("td", { class: "t" }, "+" + human(ms(e.time) - start)),
       el("td", {}, e.source + (e.host ? " · " + e.host : e.component ? " · " + e.component : "")),
       el("td", { class: "what" }, what), msgCell);

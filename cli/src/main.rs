@@ -22,12 +22,22 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Run the delivery engine over recorded inputs and print verdicts.
     Analyze(cmd::analyze::Args),
+    /// Debug API and pod timeline page over ClickHouse (`/api/v1/debugpod`, `/api/v1/debugslo`, `/pod`).
+    Api(cmd::api::Args),
+    /// Print a pod's verdict, deadline, phases and timeline, or SLO distributions (`debug pod|slo`).
+    Debug(cmd::debug::Args),
+    /// Cluster collectors: publish audit (webhook, log file), watched Pods/Events or recorded files to Kafka.
+    Ingest(cmd::ingest::Args),
     /// Apply the ClickHouse schema migrations (idempotent).
     Migrate(cmd::migrate::Args),
     /// Run a sink: `sink clickhouse` or `sink otlp`.
     Sink(cmd::sink::Args),
     /// Development OTLP traces receiver (gRPC + HTTP) recording spans as JSON lines.
     OtlpReceiver(cmd::otlp_receiver::Args),
+    /// Processor worker: the delivery engine per HyperEvents partition in a consumer group.
+    Process(cmd::process::Args),
+    /// Re-run the engine over a time range of the HyperEvents topic into the output topics.
+    Replay(cmd::replay::Args),
 }
 
 fn main() {
@@ -36,9 +46,14 @@ fn main() {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Api(a) => cmd::api::run(a),
+        Command::Debug(a) => cmd::debug::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
         Command::Migrate(a) => cmd::migrate::run(a),
         Command::Sink(a) => cmd::sink::run(a),
         Command::OtlpReceiver(a) => cmd::otlp_receiver::run(a),
+        Command::Process(a) => cmd::process::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -15,8 +15,6 @@
 //! Fields are length-prefixed (u64 little-endian) after a domain string, so
 //! `("ab", "c")` and `("a", "bc")` never collide by construction.
 
-use std::fmt::Write as _;
-
 use lunettes_schemas::{Action, WindowWidth};
 
 /// The fixed key: `"lunettes"`, `"-rs-ids!"` as little-endian words.
@@ -158,16 +156,26 @@ fn digest64(domain: &str, parts: &[&[u8]]) -> u64 {
     hasher(domain, parts, false).finish64()
 }
 
+/// Lowercase hex of big-endian bytes, through a stack buffer (`format!`'s
+/// `{:x}` machinery costs more than the hash itself, once per span).
+fn hex<const N: usize>(bytes: [u8; N], buf: &mut [u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = DIGITS[(b >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[..2 * N])
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
 fn hex128(v: u128) -> String {
-    let mut s = String::with_capacity(32);
-    let _ = write!(s, "{v:032x}");
-    s
+    hex(v.to_be_bytes(), &mut [0u8; 32])
 }
 
 fn hex64(v: u64) -> String {
-    let mut s = String::with_capacity(16);
-    let _ = write!(s, "{v:016x}");
-    s
+    hex(v.to_be_bytes(), &mut [0u8; 16])
 }
 
 /// Delivery id: 32 hex chars of SipHash-1-3-128("delivery", cluster, pod key, action).
@@ -286,6 +294,27 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_zero_padded_lowercase_big_endian() {
+        assert_eq!(hex64(0xab), "00000000000000ab");
+        assert_eq!(hex128(1 << 127 | 0xf), "8000000000000000000000000000000f");
+        assert_eq!(hex64(0x0123_4567_89ab_cdef), format!("{:016x}", 0x0123_4567_89ab_cdef_u64));
+    }
+
+    /// Pinned values: ids are part of the output contract (sinks de-duplicate
+    /// by them), so any change of algorithm, key or field encoding must be
+    /// deliberate.
+    #[test]
+    fn ids_are_pinned() {
+        let pinned = [
+            delivery_id("c1", "uid-1", Action::Create),
+            trace_id("c1", "uid-1", Action::Create),
+            span_id("0123456789abcdef0123456789abcdef", "image_pull", "r/x:1"),
+            window_id(0, "c1", "ns", Action::Create, WindowWidth::Minute, 60_000_000),
+        ];
+        assert_eq!(pinned, PINNED.map(String::from));
+    }
+
+    #[test]
     fn ids_are_stable_hex_and_field_separated() {
         let d = delivery_id("c1", "uid-1", Action::Create);
         assert_eq!(d.len(), 32);
@@ -334,4 +363,6 @@ mod tests {
             )
         );
     }
+
+    const PINNED: [&str; 4] = ["?", "?", "?", "?"];
 }

@@ -1,2 +1,348 @@
-//! ClickHouse sink benchmark (filled in below).
-fn main() {}
+//! ClickHouse sink benchmark: where the time of a delivery row goes.
+//!
+//! Run: `cargo bench -p lunettes-sinks --bench clickhouse` (release). Four
+//! numbers, measured separately so none hides another:
+//!
+//! 1. decode: Avro single-object decode + conversion to `DeliveryRow`, rows/s
+//!    on one core (what the sink does per Kafka record).
+//! 2. encode+send: RowBinary serialization and HTTP streaming by the
+//!    `clickhouse` crate into a local HTTP endpoint that only drains the body
+//!    (the Rust side of an insert, without any server work), rows/s.
+//! 3. server ingest: the same inserts into the real ClickHouse engine (chdb
+//!    behind the dev HTTP server), rows/s end to end.
+//! 4. latency: a steady load of delivery records produced to a tansu broker
+//!    at `LUNETTES_BENCH_RATE` records/s (default 10000) for
+//!    `LUNETTES_BENCH_SECONDS` (default 20) through the running sink;
+//!    p50/p99 of Kafka record timestamp -> ClickHouse acknowledged the row.
+//!
+//! `LUNETTES_BENCH_ROWS` (default 200000) sets the row count of 1-3.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lunettes_runtime::telemetry::Readiness;
+use lunettes_runtime::testing::TestBroker;
+use lunettes_runtime::{KafkaConfig, Shutdown};
+use lunettes_schemas::{avro, Action, Delivery, DeliveryResult, Phases};
+use lunettes_sinks::clickhouse::config::ClickHouseSinkConfig;
+use lunettes_sinks::clickhouse::request_builder::DeliveryRow;
+use lunettes_sinks::clickhouse::{
+    migrate, run, ClickHouseService, MigrateOptions, RunHooks, RunStats, SinkMetrics,
+};
+use lunettes_sinks::testing::DevClickHouse;
+use lunettes_sinks::util::retry::RetryConfig;
+use rdkafka::producer::FutureRecord;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// A realistic delivery: typical name lengths, a summary sentence, phases set.
+fn delivery(i: usize, base_us: i64) -> Delivery {
+    let result = if i % 20 == 0 {
+        DeliveryResult::Fail
+    } else {
+        DeliveryResult::Success
+    };
+    Delivery {
+        id: format!(
+            "{:032x}",
+            (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+        ),
+        version: 1,
+        cluster: format!("prod-{}", i % 8),
+        namespace: format!("team-{}", i % 40),
+        name: format!("checkout-api-7d9f8c6b5-{:05x}", i % 1_048_576),
+        uid: format!("{:08x}-87e8-4f02-8a13-{:012x}", i, i * 31),
+        action: Action::Create,
+        result,
+        code: if result == DeliveryResult::Fail {
+            "ImagePullBackOff".into()
+        } else {
+            String::new()
+        },
+        sub_reason: String::new(),
+        summary: if result == DeliveryResult::Fail {
+            "The image registry.example/checkout:1.42 could not be pulled: manifest unknown. Check the tag.".into()
+        } else {
+            String::new()
+        },
+        created_at_us: base_us + i as i64 * 100,
+        finished_at_us: Some(base_us + i as i64 * 100 + 4_200_000),
+        decided_at_us: base_us + i as i64 * 100 + 4_200_000,
+        deadline_us: Some(base_us + i as i64 * 100 + 90_000_000),
+        slo_ms: Some(90_000),
+        slo_class: "typical".into(),
+        sli_ms: Some(4_100),
+        k8s_sli_ms: Some(3_900),
+        phases: Phases {
+            schedule_ms: Some(15),
+            image_pull_ms: Some(2_300),
+            sandbox_ms: Some(650),
+            init_ms: None,
+            container_start_ms: Some(420),
+            readiness_ms: Some(700),
+        },
+        node: format!("ip-10-0-{}-{}.ec2.internal", i % 16, i % 250),
+        pod_ip: format!("10.1.{}.{}", i / 250 % 250, i % 250),
+        owner_kind: "ReplicaSet".into(),
+        owner_name: "checkout-api-7d9f8c6b5".into(),
+        is_job: false,
+        flags: vec![],
+        trace_id: format!("{:032x}", (i as u128).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+    }
+}
+
+/// An HTTP/1.1 endpoint that drains request bodies (chunked or sized) and
+/// answers 200: the client side of an insert without server work.
+async fn discard_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = BufReader::with_capacity(1 << 20, r);
+                let mut line = String::new();
+                loop {
+                    let (mut chunked, mut length) = (false, 0usize);
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end().to_ascii_lowercase();
+                        if l.is_empty() {
+                            break;
+                        }
+                        chunked |= l == "transfer-encoding: chunked";
+                        if let Some(v) = l.strip_prefix("content-length: ") {
+                            length = v.parse().unwrap_or(0);
+                        }
+                    }
+                    let mut sink = vec![0u8; 1 << 16];
+                    if chunked {
+                        loop {
+                            line.clear();
+                            r.read_line(&mut line).await.unwrap();
+                            let size = usize::from_str_radix(line.trim(), 16).unwrap();
+                            let mut left = size + 2;
+                            while left > 0 {
+                                let n = r.read(&mut sink[..left.min(1 << 16)]).await.unwrap();
+                                left -= n;
+                            }
+                            if size == 0 {
+                                break;
+                            }
+                        }
+                    } else {
+                        let mut left = length;
+                        while left > 0 {
+                            let n = r.read(&mut sink[..left.min(1 << 16)]).await.unwrap();
+                            left -= n;
+                        }
+                    }
+                    w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn percentile(h: &prometheus::proto::Histogram, q: f64) -> f64 {
+    let total = h.get_sample_count() as f64;
+    let target = total * q;
+    let mut prev_bound = 0.0;
+    let mut prev_count = 0.0;
+    for b in h.get_bucket() {
+        let count = b.cumulative_count() as f64;
+        if count >= target {
+            let in_bucket = count - prev_count;
+            let frac = if in_bucket > 0.0 {
+                (target - prev_count) / in_bucket
+            } else {
+                1.0
+            };
+            return prev_bound + frac * (b.upper_bound() - prev_bound);
+        }
+        prev_bound = b.upper_bound();
+        prev_count = count;
+    }
+    f64::INFINITY
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rows_n = env_usize("LUNETTES_BENCH_ROWS", 200_000);
+    let base = now_us() - 3_600_000_000;
+    let records: Vec<Vec<u8>> = (0..rows_n)
+        .map(|i| avro::encode(&delivery(i, base)).unwrap())
+        .collect();
+    let avg_bytes = records.iter().map(Vec::len).sum::<usize>() / rows_n;
+    println!("clickhouse sink bench: {rows_n} delivery rows, {avg_bytes} Avro bytes per record");
+
+    // 1. Avro decode + row conversion.
+    let t = Instant::now();
+    let rows: Vec<DeliveryRow> = records
+        .iter()
+        .map(|r| DeliveryRow::from(avro::decode::<Delivery>(r).unwrap()))
+        .collect();
+    let decode = rows_n as f64 / t.elapsed().as_secs_f64();
+    println!("decode   Avro -> DeliveryRow:              {decode:>12.0} rows/s (1 core)");
+
+    // 2. RowBinary encode + HTTP streaming, server side discarded.
+    let addr = discard_server().await;
+    let client = clickhouse::Client::default()
+        .with_url(format!("http://{addr}"))
+        .with_validation(false);
+    let svc = ClickHouseService::new(client, RetryConfig::default(), Duration::from_secs(60));
+    let t = Instant::now();
+    for chunk in rows.chunks(50_000) {
+        svc.insert("deliveries", chunk, "", None, |_, _| {})
+            .await
+            .unwrap();
+    }
+    let encode = rows_n as f64 / t.elapsed().as_secs_f64();
+    println!("encode   RowBinary + HTTP (discarded):      {encode:>12.0} rows/s");
+
+    // 3. Into the ClickHouse engine.
+    let server = DevClickHouse::start();
+    migrate(
+        &server.client(),
+        &MigrateOptions {
+            database: "bench".into(),
+            ttl_days: 30,
+            alter_ttl: false,
+        },
+    )
+    .await
+    .unwrap();
+    let svc = ClickHouseService::new(
+        server.client().with_database("bench"),
+        RetryConfig::default(),
+        Duration::from_secs(300),
+    );
+    let t = Instant::now();
+    for (k, chunk) in rows.chunks(50_000).enumerate() {
+        svc.insert("deliveries", chunk, &format!("bench/{k}"), None, |_, _| {})
+            .await
+            .unwrap();
+    }
+    let ingest = rows_n as f64 / t.elapsed().as_secs_f64();
+    let stored = server
+        .query_text("bench", "SELECT count() FROM deliveries FINAL")
+        .await
+        .unwrap();
+    println!(
+        "ingest   into chdb via the dev HTTP server: {ingest:>12.0} rows/s ({stored} rows stored)"
+    );
+
+    // 4. Steady load through broker and sink.
+    let rate = env_usize("LUNETTES_BENCH_RATE", 10_000);
+    let seconds = env_usize("LUNETTES_BENCH_SECONDS", 20);
+    let broker = TestBroker::start();
+    let mut kafka = KafkaConfig {
+        brokers: broker.bootstrap(),
+        ..KafkaConfig::default()
+    };
+    kafka.topics.deliveries.partitions = 6;
+    kafka.ensure_topics(&kafka.topics.outputs()).await.unwrap();
+    let mut config = ClickHouseSinkConfig {
+        kafka: kafka.clone(),
+        metrics_addr: None,
+        migrate: true,
+        ..Default::default()
+    };
+    config.clickhouse.url = server.url().into();
+    config.clickhouse.database = "latency".into();
+    let registry = prometheus::Registry::new();
+    let metrics = SinkMetrics::new(&registry).unwrap();
+    let (trigger, shutdown) = Shutdown::new();
+    let stats = Arc::new(RunStats::default());
+    let sink = tokio::spawn(run(
+        config.validate().unwrap(),
+        metrics,
+        Readiness::default(),
+        shutdown,
+        RunHooks::default(),
+        stats.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let producer = kafka.producer("bench").unwrap();
+    let total = rate * seconds;
+    let started = Instant::now();
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate / 100).max(1);
+    let mut sent = 0usize;
+    let mut pending = Vec::new();
+    let base = now_us();
+    while sent < total {
+        let due = started + tick * (sent / per_tick) as u32;
+        tokio::time::sleep_until(due.into()).await;
+        for _ in 0..per_tick.min(total - sent) {
+            let d = delivery(1_000_000 + sent, base);
+            let payload = avro::encode(&d).unwrap();
+            pending.push(
+                producer
+                    .send_result(
+                        FutureRecord::to(&kafka.topics.deliveries.name)
+                            .key(&d.id)
+                            .payload(&payload),
+                    )
+                    .unwrap(),
+            );
+            sent += 1;
+        }
+        if pending.len() > 50_000 {
+            for p in pending.drain(..) {
+                p.await.unwrap().unwrap();
+            }
+        }
+    }
+    for p in pending.drain(..) {
+        p.await.unwrap().unwrap();
+    }
+    let produce_secs = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while (stats.rows_written.load(Ordering::Relaxed) as usize) < total && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained_secs = started.elapsed().as_secs_f64();
+    trigger.trigger();
+    sink.await.unwrap().unwrap();
+    let written = stats.rows_written.load(Ordering::Relaxed);
+    let family = registry
+        .gather()
+        .into_iter()
+        .find(|f| f.name() == "lunettes_clickhouse_sink_ingest_to_row_seconds")
+        .unwrap();
+    let h = family.get_metric()[0].get_histogram().clone();
+    println!(
+        "latency  {total} records offered at {rate}/s: produced in {produce_secs:.1} s ({:.0}/s), all rows acknowledged after {drained_secs:.1} s ({written} rows, {} inserts)",
+        total as f64 / produce_secs,
+        stats.inserts.load(Ordering::Relaxed)
+    );
+    println!(
+        "latency  record timestamp -> row acknowledged: p50 {:.2} s, p99 {:.2} s (histogram interpolation)",
+        percentile(&h, 0.5),
+        percentile(&h, 0.99)
+    );
+}

@@ -18,6 +18,7 @@
 //! "Replay") has the full argument and its limits.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod metrics;

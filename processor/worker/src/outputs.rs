@@ -95,6 +95,28 @@ impl OutputKind {
     }
 }
 
+/// Puts the outputs of one input record in a canonical order: by topic,
+/// then id (trace id for spans), then version, then span id.
+///
+/// Suppression counts outputs by position (`src-seq`), so the position must
+/// depend only on *which* outputs an input produced, never on the order the
+/// engine happened to emit them in. That order can depend on engine history
+/// a rebuilt engine does not share (string interning order decides the
+/// order of a delivery's spans, for one), while the set does not. Versions
+/// of one id keep their order, as consumers expect.
+pub fn canonical_order(outputs: &mut [Output]) {
+    fn sort_key(o: &Output) -> (usize, &str, i32, &str) {
+        match o {
+            Output::Delivery(d) => (0, d.id.as_str(), d.version, ""),
+            Output::Span(s) => (1, s.trace_id.as_str(), 0, s.span_id.as_str()),
+            Output::Window(w) => (2, w.id.as_str(), w.version, ""),
+        }
+    }
+    if outputs.len() > 1 {
+        outputs.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    }
+}
+
 /// The Kafka key (the record's deterministic id) and Avro value of an output.
 pub fn encode_output(output: &Output) -> Result<(String, Vec<u8>), AvroError> {
     Ok(match output {

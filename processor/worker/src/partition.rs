@@ -18,14 +18,15 @@
 
 use std::time::Instant;
 
-use lunettes_schemas::{avro, HyperEvent, Output};
+use lunettes_schemas::{avro, DeadLetter, HyperEvent, Output};
 use rdkafka::message::OwnedHeaders;
 
 use crate::engine::PartitionEngine;
 use crate::error::WorkerError;
 use crate::metrics::WorkerMetrics;
 use crate::outputs::{
-    encode_output, OutgoingRecord, OutputKind, OutputSink, OutputTopics, SrcPos, HEADER_REASON,
+    canonical_order, encode_output, OutgoingRecord, OutputKind, OutputSink, OutputTopics, SrcPos,
+    HEADER_REASON,
 };
 
 /// Where a partition's processing starts and what it must not write again.
@@ -191,6 +192,7 @@ impl<E: PartitionEngine> PartitionState<E> {
         }
         self.out_buf.clear();
         self.engine.process(&event, &mut self.out_buf);
+        canonical_order(&mut self.out_buf);
         let mut seq = [0u32; 3];
         for output in self.out_buf.drain(..) {
             let kind = OutputKind::of(&output);
@@ -266,19 +268,30 @@ impl<E: PartitionEngine> PartitionState<E> {
         let Some(topic) = dest.dead_letter else {
             return Ok(());
         };
-        let (src, p, o) = (
-            dest.input_topic.to_string(),
-            self.partition.to_string(),
-            record.offset.to_string(),
-        );
-        let headers = OwnedHeaders::new_with_capacity(4)
+        let raw = record.payload.unwrap_or_default();
+        let letter = DeadLetter {
+            cluster: String::new(),
+            input: format!("kafka:{}[{}]", dest.input_topic, self.partition),
+            line: Some(record.offset),
+            reason: reason.to_string(),
+            // The record's own timestamp, not the wall clock: a rebuilt
+            // worker would write the same letter.
+            received_us: record.timestamp_ms.unwrap_or_default().saturating_mul(1000),
+            raw_len: raw.len() as i64,
+            raw_sha256: sha256_hex(raw),
+            // The offset locates the raw record on the input topic; bytes we
+            // could not parse are bytes we could not redact.
+            raw: None,
+        };
+        let value = avro::encode(&letter).map_err(|e| WorkerError::Produce {
+            topic: topic.to_string(),
+            reason: format!("encoding dead letter: {e}"),
+        })?;
+        let (p, o) = (self.partition.to_string(), record.offset.to_string());
+        let headers = OwnedHeaders::new_with_capacity(3)
             .insert(rdkafka::message::Header {
                 key: HEADER_REASON,
                 value: Some(reason),
-            })
-            .insert(rdkafka::message::Header {
-                key: "src-topic",
-                value: Some(&src),
             })
             .insert(rdkafka::message::Header {
                 key: crate::outputs::HEADER_SRC_PARTITION,
@@ -292,11 +305,19 @@ impl<E: PartitionEngine> PartitionState<E> {
             topic,
             partition: -1,
             key: record.key.unwrap_or_default(),
-            payload: record.payload.unwrap_or_default(),
+            payload: &value,
             timestamp_ms: record.timestamp_ms,
             headers,
         })
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode(payload: Option<&[u8]>) -> Result<HyperEvent, String> {

@@ -21,7 +21,7 @@ use crate::error::WorkerError;
 use crate::outputs::{read_src_headers, OutputTopics, SrcPos};
 use crate::partition::StartPlan;
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+const TIMEOUT: Duration = Duration::from_secs(30);
 /// Records read back from an output partition's end at first; doubled while
 /// only replay-written records are found.
 const TAIL_WINDOW: i64 = 256;

@@ -33,7 +33,7 @@ use crate::engine::EngineFactory;
 use crate::error::WorkerError;
 use crate::metrics::WorkerMetrics;
 use crate::outputs::{OutputSink, OutputTopics};
-use crate::partition::{Destinations, InputRecord, PartitionCounts, PartitionState};
+use crate::partition::{Destinations, InputRecord, PartitionCounts, PartitionState, StartPlan};
 use crate::plan::plan_assignment;
 use crate::topics::{output_topics, prepare_topics};
 
@@ -79,6 +79,8 @@ pub struct RunSummary {
     pub commits: u64,
     /// The run ended by [`Control::crash`] (nothing flushed or committed).
     pub crashed: bool,
+    /// Every assignment this worker planned, in order: partition and plan.
+    pub plans: Vec<(i32, StartPlan)>,
 }
 
 /// How a caller stops a running processor.
@@ -89,6 +91,13 @@ pub struct Control {
     /// Abrupt, as a crash: stop at once without waiting or committing
     /// (outputs in flight may or may not land). For tests of recovery.
     pub crash: Arc<AtomicBool>,
+    /// Fault injection: crash (as [`Control::crash`]) right after this many
+    /// records were handled, outputs sent but not awaited or committed.
+    pub crash_after_records: Option<u64>,
+    /// With `crash_after_records`: wait for the outputs' acknowledgements
+    /// before crashing, so they are certainly written but not committed (the
+    /// window a new owner's output-tail check exists for).
+    pub crash_after_acks: bool,
 }
 
 impl Control {
@@ -97,6 +106,8 @@ impl Control {
         Control {
             shutdown,
             crash: Arc::new(AtomicBool::new(false)),
+            crash_after_records: None,
+            crash_after_acks: false,
         }
     }
 }
@@ -109,6 +120,7 @@ struct Shared<E> {
     abandoned: bool,
     finished: PartitionCounts,
     commits: u64,
+    plans: Vec<(i32, StartPlan)>,
 }
 
 struct GroupContext<F: EngineFactory> {
@@ -214,6 +226,7 @@ impl<F: EngineFactory> GroupContext<F> {
                     tracing::info!(partition = p, ?plan, "partition assigned");
                     let _ =
                         tpl.set_partition_offset(&self.input_topic, p, Offset::Offset(plan.start));
+                    shared.plans.push((p, plan.clone()));
                     let engine = self.factory.engine_for(p);
                     shared
                         .partitions
@@ -341,6 +354,7 @@ pub fn run<F: EngineFactory>(
             abandoned: false,
             finished: PartitionCounts::default(),
             commits: 0,
+            plans: Vec::new(),
         }),
         factory,
         input_topic: input_topic.clone(),
@@ -389,6 +403,7 @@ pub fn run<F: EngineFactory>(
         counts,
         commits: shared.commits,
         crashed,
+        plans: shared.plans.clone(),
     })
 }
 
@@ -399,6 +414,7 @@ fn poll_loop<F: EngineFactory>(
 ) -> Result<(), WorkerError> {
     let ctx = consumer.context().clone();
     let mut in_batch = 0usize;
+    let mut handled = 0u64;
     let mut batch_started: Option<Instant> = None;
     loop {
         if control.crash.load(Ordering::SeqCst) {
@@ -440,7 +456,15 @@ fn poll_loop<F: EngineFactory>(
                     }
                 }
                 in_batch += 1;
+                handled += 1;
                 batch_started.get_or_insert_with(Instant::now);
+                if control.crash_after_records.is_some_and(|n| handled >= n) {
+                    if control.crash_after_acks {
+                        shared.sink.await_acks()?;
+                    }
+                    control.crash.store(true, Ordering::SeqCst);
+                    continue;
+                }
             }
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             None => {}

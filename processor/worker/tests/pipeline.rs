@@ -2,6 +2,8 @@
 //! processor -> output topics. The outputs are exactly what the engine emits
 //! when run directly on each partition's records, and the final deliveries
 //! equal one engine run over the whole input (what `lunettes analyze` does).
+//! A record that is not a HyperEvent goes to the dead-letter topic. A replay
+//! of a time range then writes exactly the live outputs of that range.
 
 mod common;
 
@@ -10,18 +12,33 @@ use std::time::Duration;
 
 use common::*;
 use lunettes_runtime::Shutdown;
+use lunettes_schemas::DeadLetter;
 use lunettes_schemas::Output;
 use lunettes_worker::processor::{run, Control, ProcessorConfig};
+use lunettes_worker::replay::{self, ReplayConfig};
 use lunettes_worker::WorkerMetrics;
 
 const PARTITIONS: i32 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processor_outputs_equal_the_engine_run_directly() {
+async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_them() {
     let (broker, _dir) = broker();
     let kafka = kafka_config(&broker, "e2e", PARTITIONS);
-    let events = sim_hyperevents(2, 600, 1.0);
-    publish(&kafka, &events, PARTITIONS).await;
+    let events = sim_hyperevents(2, 600, 1.0, 10_000_000);
+    publish(&kafka, &events[..events.len() / 2], PARTITIONS).await;
+    // A record that is not a HyperEvent, among the others on partition 0.
+    let producer = kafka.producer("test-garbage").unwrap();
+    let (_, garbage_offset) = producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&kafka.topics.hyperevents.name)
+                .partition(0)
+                .key("garbage")
+                .payload("{\"not\": \"avro\"}"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    publish(&kafka, &events[events.len() / 2..], PARTITIONS).await;
 
     let registry = prometheus::Registry::new();
     let metrics = WorkerMetrics::register(&registry).unwrap();
@@ -39,8 +56,8 @@ async fn processor_outputs_equal_the_engine_run_directly() {
         Duration::from_secs(180),
     );
     trigger.trigger();
-    let summary = worker.join().unwrap().expect("processor ran cleanly");
-    assert!(!summary.crashed);
+    let run_summary = worker.join().unwrap().expect("processor ran cleanly");
+    assert!(!run_summary.crashed);
 
     let input = read_topic(&kafka, &kafka.topics.hyperevents.name, PARTITIONS);
     let expected = expected_outputs(&input);
@@ -112,7 +129,62 @@ async fn processor_outputs_equal_the_engine_run_directly() {
     );
     assert!(text.contains("lunettes_pod_startup_sli_seconds_bucket{cluster=\"sim-1\",le=\"0.5\"}"));
     let live = metrics.hyperevents.with_label_values(&["live"]).get();
-    assert_eq!(live as usize, input.values().map(Vec::len).sum::<usize>());
+    assert_eq!(
+        live as usize + 1,
+        input.values().map(Vec::len).sum::<usize>()
+    );
+
+    // The bad record went to the dead-letter topic, and nothing else did.
+    assert_eq!(metrics.rejected.get(), 1);
+    let letters: Vec<DeadLetter> = read_topic(&kafka, &kafka.topics.dead_letter.name, 6)
+        .into_values()
+        .flatten()
+        .map(|r| lunettes_schemas::avro::decode(&r.payload).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].line, Some(garbage_offset));
+    assert_eq!(
+        letters[0].input,
+        format!("kafka:{}[0]", kafka.topics.hyperevents.name)
+    );
+    assert!(
+        letters[0].reason.contains("not a HyperEvent"),
+        "{}",
+        letters[0].reason
+    );
+
+    // Replay of the middle of the time range into prefixed topics: exactly
+    // the live outputs of the inputs in that range.
+    let first_ms = events[0].0.observed_us / 1000;
+    let last_ms = events[events.len() - 2].0.observed_us / 1000;
+    let from_ms = first_ms + (last_ms - first_ms) * 4 / 10;
+    let to_ms = first_ms + (last_ms - first_ms) * 8 / 10;
+    let mut rcfg = ReplayConfig::new(kafka.clone(), from_ms, Some(to_ms));
+    rcfg.topic_prefix = "replay.".into();
+    rcfg.batch_records = 700;
+    let mut reports = Vec::new();
+    let (_trigger, never) = Shutdown::new();
+    let summary = replay::run(&rcfg, engine, &never, &mut |p| reports.push(*p)).unwrap();
+    assert!(!summary.interrupted);
+    let last = reports.last().unwrap();
+    assert_eq!(last.done, last.total);
+    assert!(reports.len() > 2, "progress reported along the way");
+    let replay_names = [
+        "replay.e2e.deliveries",
+        "replay.e2e.spans",
+        "replay.e2e.windows",
+    ];
+    let replayed = actual_outputs(&kafka, replay_names, PARTITIONS, Some(true));
+    let mut live_in_range = actual.clone();
+    for by_partition in live_in_range.iter_mut() {
+        for (p, outs) in by_partition.iter_mut() {
+            let r = summary.ranges.iter().find(|r| r.partition == *p).unwrap();
+            outs.retain(|(pos, _, _)| pos.offset >= r.from && pos.offset < r.end);
+        }
+        by_partition.retain(|_, v| !v.is_empty());
+    }
+    assert!(deliveries(&replayed).len() > 100);
+    assert_same_outputs(&replayed, &live_in_range);
 }
 
 /// Names the fields where two deliveries differ, with both values.
