@@ -28,7 +28,7 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
     publish(&kafka, &events[..events.len() / 2], PARTITIONS).await;
     // A record that is not a HyperEvent, among the others on partition 0.
     let producer = kafka.producer("test-garbage").unwrap();
-    let (_, garbage_offset) = producer
+    let garbage_offset = producer
         .send(
             rdkafka::producer::FutureRecord::to(&kafka.topics.hyperevents.name)
                 .partition(0)
@@ -37,7 +37,8 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
             Duration::from_secs(10),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .offset;
     publish(&kafka, &events[events.len() / 2..], PARTITIONS).await;
 
     let registry = prometheus::Registry::new();
