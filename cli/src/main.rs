@@ -26,10 +26,6 @@ enum Command {
     Api(cmd::api::Args),
     /// Print a pod's verdict, deadline, phases and timeline, or SLO distributions (`debug pod|slo`).
     Debug(cmd::debug::Args),
-    /// Debug API and pod timeline page over ClickHouse (`/api/v1/debugpod`, `/api/v1/debugslo`, `/pod`).
-    Api(cmd::api::Args),
-    /// Print a pod's verdict, deadline, phases and timeline, or SLO distributions (`debug pod|slo`).
-    Debug(cmd::debug::Args),
     /// Cluster collectors: publish audit (webhook, log file), watched Pods/Events or recorded files to Kafka.
     Ingest(cmd::ingest::Args),
     /// Apply the ClickHouse schema migrations (idempotent).
@@ -50,8 +46,6 @@ fn main() {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
-        Command::Api(a) => cmd::api::run(a),
-        Command::Debug(a) => cmd::debug::run(a),
         Command::Api(a) => cmd::api::run(a),
         Command::Debug(a) => cmd::debug::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),

@@ -3,8 +3,6 @@
 pub mod analyze;
 pub mod api;
 pub mod debug;
-pub mod api;
-pub mod debug;
 pub mod ingest;
 pub mod migrate;
 pub mod normalize;
