@@ -36,6 +36,92 @@ async fn pod(api: &ApiClient, pairs: &[(&'static str, &str)]) -> PodReport {
     }
 }
 
+/// Checks `v` against the schema `name` of `api/openapi.yaml`: every object
+/// key is documented, every required key present, types and enums hold, so
+/// the answers and the spec cannot drift apart.
+fn conforms(v: &serde_json::Value, name: &str) {
+    let spec: serde_json::Value =
+        serde_yaml::from_str(lunettes_api::page::OPENAPI_YAML).expect("spec parses");
+    let schema = spec["components"]["schemas"][name].clone();
+    assert!(!schema.is_null(), "no schema {name}");
+    check(&spec, v, &schema, name);
+}
+
+fn check(spec: &serde_json::Value, v: &serde_json::Value, schema: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return check(spec, v, &spec["components"]["schemas"][name], at);
+    }
+    if v.is_null() {
+        assert!(
+            schema["nullable"] == Value::Bool(true),
+            "{at}: null but not nullable"
+        );
+        return;
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        return all.iter().for_each(|s| check(spec, v, s, at));
+    }
+    if let Some(one) = schema["oneOf"].as_array() {
+        let kind = v["kind"].as_str().unwrap_or_default();
+        let pick = one
+            .iter()
+            .find(|s| {
+                let name = s["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+                spec["components"]["schemas"][name]["properties"]["kind"]["enum"][0] == kind
+            })
+            .unwrap_or_else(|| panic!("{at}: kind {kind:?} matches no oneOf"));
+        return check(spec, v, pick, at);
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        assert!(values.contains(v), "{at}: {v} not in {values:?}");
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            let obj = v
+                .as_object()
+                .unwrap_or_else(|| panic!("{at}: not an object"));
+            let props = &schema["properties"];
+            for (k, val) in obj {
+                if props.is_object() {
+                    let p = &props[k];
+                    assert!(!p.is_null(), "{at}.{k} is not documented");
+                    check(spec, val, p, &format!("{at}.{k}"));
+                } else {
+                    check(
+                        spec,
+                        val,
+                        &schema["additionalProperties"],
+                        &format!("{at}.{k}"),
+                    );
+                }
+            }
+            for r in schema["required"].as_array().into_iter().flatten() {
+                assert!(
+                    obj.contains_key(r.as_str().unwrap()),
+                    "{at}: required {r} missing"
+                );
+            }
+        }
+        Some("array") => {
+            for (i, item) in v
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: not an array"))
+                .iter()
+                .enumerate()
+            {
+                check(spec, item, &schema["items"], &format!("{at}[{i}]"));
+            }
+        }
+        Some("string") => assert!(v.is_string(), "{at}: not a string"),
+        Some("integer") => assert!(v.is_i64() || v.is_u64(), "{at}: not an integer"),
+        Some("number") => assert!(v.is_number(), "{at}: not a number"),
+        Some("boolean") => assert!(v.is_boolean(), "{at}: not a boolean"),
+        _ => {}
+    }
+}
+
 fn failing_create(fx: &Fixture) -> &Delivery {
     fx.find(|d| {
         d.action == Action::Create && d.result == DeliveryResult::Fail && !d.code.is_empty()
@@ -79,6 +165,13 @@ async fn debug_api_over_simulated_fleet() {
 
 async fn failed_pod_by_uid(fx: &Fixture, api: &ApiClient) {
     let d = failing_create(fx);
+    let raw = api
+        .get_raw(&format!("/api/v1/debugpod?uid={}", d.uid))
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(json["kind"], "pod");
+    conforms(&json, "PodReport");
     let p = pod(api, &[("uid", &d.uid)]).await;
     assert_eq!(p.status, "decided");
     assert_eq!(p.pod.uid, d.uid);
@@ -167,6 +260,10 @@ async fn in_progress_pod_has_estimated_deadline(fx: &Fixture, api: &ApiClient) {
     let slo = SloConfig::default();
     for live in &fx.live {
         let p = pod(api, &[("uid", &live.uid)]).await;
+        conforms(
+            &serde_json::to_value(DebugPodAnswer::Pod(Box::new(p.clone()))).unwrap(),
+            "PodReport",
+        );
         assert_eq!(p.status, "in_progress", "{}", live.uid);
         assert!(p.verdict.is_none());
         let deadline = p
@@ -208,6 +305,10 @@ async fn node_and_ip_lists(fx: &Fixture, api: &ApiClient) {
         DebugPodAnswer::PodList(l) => l,
         other => panic!("expected a list, got {other:?}"),
     };
+    conforms(
+        &serde_json::to_value(DebugPodAnswer::PodList(list.clone())).unwrap(),
+        "PodList",
+    );
     let listed: BTreeSet<&str> = list.pods.iter().map(|p| p.uid.as_str()).collect();
     assert!(
         on_node.is_subset(&listed),
@@ -358,6 +459,7 @@ async fn bad_input_is_400_naming_the_parameter(api: &ApiClient) {
         assert_eq!(raw.status, 400, "{path}?{query}");
         assert!(raw.content_type.starts_with("application/json"));
         let body: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
+        conforms(&body, "Error");
         assert_eq!(body["error"]["parameter"], param, "{path}?{query}: {body}");
         assert_eq!(body["error"]["status"], 400);
         assert!(body["error"]["message"].as_str().unwrap().len() > 5);
@@ -423,9 +525,12 @@ async fn concurrent_requests_agree(fx: &Fixture, api: &ApiClient) {
         }
     };
     let mut expected = Vec::new();
+    let sequential_started = std::time::Instant::now();
     for query in &queries {
         expected.push(normalize(api.debugpod(query).await.unwrap()));
     }
+    let sequential = sequential_started.elapsed();
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for i in 0..50 {
         let api = api.clone();
@@ -456,6 +561,12 @@ async fn concurrent_requests_agree(fx: &Fixture, api: &ApiClient) {
         s
     };
     assert_eq!(totals.len(), 1, "concurrent debugslo answers agree");
+    println!(
+        "50 concurrent debugpod + 5 debugslo requests answered in {:?} ({} sequential debugpod queries took {:?})",
+        started.elapsed(),
+        queries.len(),
+        sequential
+    );
 }
 
 async fn health_and_metrics(api: &ApiClient) {
