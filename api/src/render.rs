@@ -106,7 +106,28 @@ pub fn pod_text(r: &PodReport, opts: &TextOptions) -> String {
             o.push('\n');
         }
         None => {
-            let _ = writeln!(o, "Summary: no verdict yet (in progress as of {})", r.now);
+            let _ = write!(o, "Summary: no verdict yet (in progress as of {}).", r.now);
+            let what = |e: &crate::model::TimelineEvent| {
+                if e.reason.is_empty() {
+                    e.operations.join(" ")
+                } else if e.message.is_empty() {
+                    e.reason.clone()
+                } else {
+                    format!("{}: {}", e.reason, e.message)
+                }
+            };
+            if let Some(last) = r.timeline.events.last() {
+                let _ = write!(
+                    o,
+                    " Last event {} ago: {}.",
+                    human(us(&r.now) - us(&last.time)),
+                    what(last)
+                );
+            }
+            if let Some(e) = r.timeline.events.iter().rev().find(|e| e.error) {
+                let _ = write!(o, " Latest problem at {}: {}.", clock(&e.time), what(e));
+            }
+            o.push('\n');
         }
     }
     match &r.deadline {

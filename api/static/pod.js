@@ -54,7 +54,7 @@ function apiQuery() {
     out.set("namespace", decodeURIComponent(m[1]));
     out.set("name", decodeURIComponent(m[2]));
   }
-  for (const k of ["uid", "namespace", "name", "cluster"]) {
+  for (const k of ["uid", "namespace", "name", "node", "podip", "cluster"]) {
     if (params.get(k)) out.set(k, params.get(k));
   }
   return out;
@@ -86,11 +86,55 @@ async function load() {
     showError((err.parameter ? "parameter " + err.parameter + ": " : "") + (err.message || resp.status));
     return;
   }
-  if (body.kind !== "pod") {
-    showError("The query matched a list of pods; open one of them by uid.");
+  if (body.kind === "pod_list") {
+    renderList(body, q);
     return;
   }
   render(body);
+}
+
+// A node or IP query: one line per pod, each linking to its page.
+function renderList(l, q) {
+  $("status").textContent = l.pods.length + " pods for " + q.toString() + (l.truncated ? " (first " + l.limit + ")" : "");
+  $("status").className = "status";
+  const card = $("events-card");
+  card.classList.remove("hidden");
+  card.querySelector("h2").textContent = "Pods";
+  card.querySelector("label").classList.add("hidden");
+  const table = $("events");
+  table.querySelector("thead").replaceChildren();
+  const head = el("tr");
+  for (const h of ["result", "pod", "code", "node", "created", "summary"]) head.append(el("th", {}, h));
+  table.querySelector("thead").append(head);
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  for (const p of l.pods) {
+    const tr = el("tr", { class: "pod-row" + (p.result && p.result !== "success" ? " error" : "") });
+    const result = p.result || "in_progress";
+    const badge = el("span", { class: "badge " + result }, result.replace("_", " "));
+    const link = el("a", { href: "/pod?uid=" + encodeURIComponent(p.uid) + "&cluster=" + encodeURIComponent(p.cluster) },
+      p.namespace + "/" + p.name);
+    const c1 = el("td"); c1.append(badge);
+    const c2 = el("td"); c2.append(link);
+    tr.append(c1, c2, el("td", { class: "what" }, p.code), el("td", {}, p.node), el("td", { class: "t" }, p.created_at), el("td", {}, p.summary));
+    body.append(tr);
+  }
+  document.body.setAttribute("data-rendered", "true");
+}
+
+// What an in-progress pod is doing: its last event and the latest error.
+function progressText(r) {
+  const ev = r.timeline.events;
+  if (!ev.length) return "No verdict yet and no events.";
+  const last = ev[ev.length - 1];
+  const lastWhat = last.reason ? last.reason + (last.message ? ": " + last.message : "") : last.operations.join(" ");
+  let text = "No verdict yet. Last event " + human(ms(r.now) - ms(last.time)) + " ago: " + lastWhat + ".";
+  const errs = ev.filter((e) => e.error);
+  if (errs.length) {
+    const e = errs[errs.length - 1];
+    text += " Latest problem (" + clock(e.time) + "): " + (e.reason ? e.reason + (e.message ? ": " + e.message : "") : e.operations.join(" ")) + ".";
+  }
+  return text;
 }
 
 // The last answer, so the errors-only switch re-renders without a fetch.
@@ -144,8 +188,7 @@ function renderDiagnosis(r, result) {
   const v = r.verdict;
   $("verdict-code").textContent = v ? (v.code || (v.result === "success" ? "OK" : v.result)) : "in progress";
   $("sub-reason").textContent = v && v.sub_reason ? v.sub_reason : "";
-  $("summary").textContent = v ? v.summary
-    : "No verdict yet: the delivery engine decides at completion or at the deadline.";
+  $("summary").textContent = v ? v.summary : progressText(r);
   const line = $("deadline-line");
   line.replaceChildren();
   const d = r.deadline;

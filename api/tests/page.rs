@@ -190,6 +190,10 @@ async fn pod_page_renders_a_failing_pod_in_chromium() {
     assert!(dom.contains("id=\"now-marker\""));
     assert!(dom.contains("id=\"deadline-marker\""));
     assert!(dom.contains("(est.)"));
+    assert!(
+        dom.contains("No verdict yet. Last event"),
+        "what the pod is doing"
+    );
     let shot = shots.join("in-progress-pod.png");
     let live_url = format!(
         "{base}/pod/{}/{}?cluster={}",
@@ -208,6 +212,26 @@ async fn pod_page_renders_a_failing_pod_in_chromium() {
     .await
     .unwrap();
     println!("screenshot of the in-progress pod page: {}", shot.display());
+
+    // A node lists its pods, each linking to its page.
+    let node_url = format!(
+        "{base}/pod?node={}&cluster={}",
+        failing.node, failing.cluster
+    );
+    let dom = tokio::task::spawn_blocking(move || browse(&node_url, &["--dump-dom"]))
+        .await
+        .unwrap();
+    assert!(
+        dom.contains("data-rendered=\"true\""),
+        "node list did not render:\n{dom}"
+    );
+    assert!(
+        dom.contains(&format!(
+            "href=\"/pod?uid={}&amp;cluster={}\"",
+            failing.uid, failing.cluster
+        )),
+        "the failing pod links to its page:\n{dom}"
+    );
 
     // A bad query shows the API's error, not a blank page.
     let bad = format!("{base}/pod?uid=no%20such");
