@@ -404,7 +404,7 @@ impl Store {
             .map_err(store_err("deliveries_of"))
     }
 
-    /// Latest verdicts of the pods with these uids in `cluster` (list answers).
+    /// Latest verdicts of the pods with these uids (list answers).
     pub async fn deliveries_of_uids(&self, uids: &[String]) -> Result<Vec<DeliveryRow>> {
         if uids.is_empty() {
             return Ok(Vec::new());
