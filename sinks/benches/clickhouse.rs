@@ -51,7 +51,7 @@ fn now_us() -> i64 {
 
 /// A realistic delivery: typical name lengths, a summary sentence, phases set.
 fn delivery(i: usize, base_us: i64) -> Delivery {
-    let result = if i % 20 == 0 {
+    let result = if i.is_multiple_of(20) {
         DeliveryResult::Fail
     } else {
         DeliveryResult::Success

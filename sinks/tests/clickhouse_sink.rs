@@ -76,7 +76,7 @@ fn fixture(n: usize) -> Fixture {
         e.object.uid = format!("uid-{}", i % 50);
         e.dedup_id = format!("dedup-{i}");
         hyperevents.push((e.key(), avro::encode(&e).unwrap()));
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             let w = HyperEvent::watermark("prod-1", e.time_us);
             hyperevents.push(("prod-1".into(), avro::encode(&w).unwrap()));
         }
@@ -389,8 +389,8 @@ async fn killing_the_sink_between_insert_and_commit_loses_and_duplicates_nothing
     // Nothing lost: FINAL holds exactly the expected rows, with the right content.
     let mut expected: Vec<_> = (0..3000)
         .map(|i| {
-            let mut d = delivery(i, if i % 10 == 0 { 2 } else { 1 });
-            if i % 10 == 0 {
+            let mut d = delivery(i, if i.is_multiple_of(10) { 2 } else { 1 });
+            if i.is_multiple_of(10) {
                 d.code = "Corrected".into();
             }
             d

@@ -184,7 +184,7 @@ async fn corrected_versions_replace_earlier_ones() {
         .unwrap();
     // Every third delivery is corrected; the correction arrives in a later insert.
     let corrected: Vec<_> = (0..500)
-        .filter(|i| i % 3 == 0)
+        .filter(|i: &usize| i.is_multiple_of(3))
         .map(|i| {
             let mut d = delivery(i, 2);
             d.result = lunettes_schemas::DeliveryResult::Fail;
@@ -205,7 +205,7 @@ async fn corrected_versions_replace_earlier_ones() {
     assert_eq!(back.len(), 500);
     for d in &back {
         let i = usize::from_str_radix(&d.id, 16).unwrap() / 7919;
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             assert_eq!(
                 (d.version, d.code.as_str()),
                 (2, "CorrectedLate"),

@@ -31,7 +31,7 @@ pub fn t0() -> i64 {
 pub fn delivery(i: usize, version: i32) -> Delivery {
     let results = DeliveryResult::ALL;
     let result = results[i % results.len()];
-    let some = |v: i64| if i % 3 == 0 { None } else { Some(v) };
+    let some = |v: i64| if i.is_multiple_of(3) { None } else { Some(v) };
     Delivery {
         id: format!("{:032x}", i * 7919 + 1),
         version,
@@ -39,7 +39,7 @@ pub fn delivery(i: usize, version: i32) -> Delivery {
         namespace: format!("ns-{}", i % 5),
         name: format!("web-{i}"),
         uid: format!("00000000-0000-4000-8000-{i:012}"),
-        action: if i % 4 == 0 {
+        action: if i.is_multiple_of(4) {
             Action::Delete
         } else {
             Action::Create
@@ -50,7 +50,7 @@ pub fn delivery(i: usize, version: i32) -> Delivery {
         } else {
             format!("Code{}", i % 7)
         },
-        sub_reason: if i % 2 == 0 {
+        sub_reason: if i.is_multiple_of(2) {
             "InsufficientCPU".into()
         } else {
             String::new()
@@ -66,7 +66,11 @@ pub fn delivery(i: usize, version: i32) -> Delivery {
         k8s_sli_ms: some(4_000),
         phases: Phases {
             schedule_ms: some(12),
-            image_pull_ms: if i % 5 == 0 { None } else { Some(2_500) },
+            image_pull_ms: if i.is_multiple_of(5) {
+                None
+            } else {
+                Some(2_500)
+            },
             sandbox_ms: some(800),
             init_ms: None,
             container_start_ms: some(300),
@@ -76,8 +80,8 @@ pub fn delivery(i: usize, version: i32) -> Delivery {
         pod_ip: format!("10.0.{}.{}", i / 250 % 250, i % 250),
         owner_kind: "ReplicaSet".into(),
         owner_name: format!("web-{}", i / 10),
-        is_job: i % 6 == 0,
-        flags: if i % 2 == 0 {
+        is_job: i.is_multiple_of(6),
+        flags: if i.is_multiple_of(2) {
             vec!["clamped:readiness".into(), "late".into()]
         } else {
             vec![]
@@ -90,7 +94,7 @@ pub fn span(trace: usize, k: usize) -> SpanRecord {
     let mut attributes = BTreeMap::new();
     attributes.insert("zeta".to_string(), format!("z{k}"));
     attributes.insert("alpha".to_string(), "a".to_string());
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         attributes.insert("container".to_string(), format!("c{k}"));
     }
     SpanRecord {
@@ -106,7 +110,7 @@ pub fn span(trace: usize, k: usize) -> SpanRecord {
         namespace: format!("ns-{}", trace % 5),
         pod_name: format!("web-{trace}"),
         pod_uid: format!("00000000-0000-4000-8000-{trace:012}"),
-        node: if trace % 4 == 0 {
+        node: if trace.is_multiple_of(4) {
             String::new()
         } else {
             format!("node-{}", trace % 11)
@@ -116,7 +120,7 @@ pub fn span(trace: usize, k: usize) -> SpanRecord {
         } else {
             format!("phase_{k}")
         },
-        instance: if k % 2 == 0 {
+        instance: if k.is_multiple_of(2) {
             format!("c{k}")
         } else {
             String::new()

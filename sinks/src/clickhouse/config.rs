@@ -221,8 +221,10 @@ mod tests {
         c.clickhouse.database = "lun-ettes".into();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("\"lun-ettes\""), "{err}");
-        let mut c = ClickHouseSinkConfig::default();
-        c.metrics_addr = Some("nope".into());
+        let c = ClickHouseSinkConfig {
+            metrics_addr: Some("nope".into()),
+            ..ClickHouseSinkConfig::default()
+        };
         assert!(c
             .validate()
             .unwrap_err()

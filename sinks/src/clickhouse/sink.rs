@@ -516,9 +516,7 @@ pub async fn run(
         commit(&consumer, &acked, CommitMode::Async, &stats);
     };
     ready.set(false);
-    if result.is_err() {
-        return result;
-    }
+    result?;
     // Drain: everything held is flushed once and committed synchronously.
     let (acked, failed) = core.flush(true).await;
     commit(&consumer, &acked, CommitMode::Sync, &stats);

@@ -168,7 +168,7 @@ mod tests {
     impl RetryLogic for EvenIsRetriable {
         type Error = u32;
         fn is_retriable(&self, e: &u32) -> bool {
-            e % 2 == 0
+            e.is_multiple_of(2)
         }
     }
 
