@@ -119,11 +119,12 @@ async fn publish(kafka: &KafkaConfig, events: &[(HyperEvent, bool)]) {
     }
 }
 
+/// (trace id, span id, parent id) of every span.
+type SpanIds = BTreeSet<(String, String, String)>;
+
 /// (trace id, span id, parent id) of every span one engine emits over the
 /// whole input, and the trace id of every delivery.
-fn direct_run(
-    events: &[(HyperEvent, bool)],
-) -> (BTreeSet<(String, String, String)>, BTreeMap<String, String>) {
+fn direct_run(events: &[(HyperEvent, bool)]) -> (SpanIds, BTreeMap<String, String>) {
     let mut engine = Engine::new(EngineConfig::default());
     let mut out = Vec::new();
     for (ev, _) in events {
