@@ -15,7 +15,8 @@
 //!    `LUNETTES_BENCH_SECONDS` (default 20) through the running sink;
 //!    p50/p99 of Kafka record timestamp -> ClickHouse acknowledged the row.
 //!
-//! `LUNETTES_BENCH_ROWS` (default 200000) sets the row count of 1-3.
+//! `LUNETTES_BENCH_ROWS` (default 200000) sets the row count of 1-3,
+//! `LUNETTES_BENCH_LINGER_MS` (default 1000, the sink's default) the linger of 4.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -271,6 +272,7 @@ async fn main() {
     };
     config.clickhouse.url = server.url().into();
     config.clickhouse.database = "latency".into();
+    config.batch.linger_ms = env_usize("LUNETTES_BENCH_LINGER_MS", 1000) as u64;
     let registry = prometheus::Registry::new();
     let metrics = SinkMetrics::new(&registry).unwrap();
     let (trigger, shutdown) = Shutdown::new();
