@@ -39,4 +39,10 @@ if [ "${LUNETTES_SKIP_CLICKHOUSE:-0}" != 1 ]; then
     python3 -m pip install --quiet --disable-pip-version-check chdb-core
   fi
 fi
+# helm-python-sdk embeds Helm's own Go SDK: the chart tests render and lint
+# deploy/helm/lunettes with it (no helm binary can be installed here).
+if ! python3 -c 'import helm_python_sdk' >/dev/null 2>&1 && ! python3 -m pip show helm-python-sdk >/dev/null 2>&1; then
+  log "pip install helm-python-sdk (Helm renderer for the chart tests)"
+  python3 -m pip install --quiet --disable-pip-version-check helm-python-sdk==0.2.2
+fi
 log "ok"
