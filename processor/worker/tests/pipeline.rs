@@ -154,7 +154,7 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
         letters[0].reason
     );
 
-    // Replay of the middle of the time range into prefixed topics: exactly
+    // Replay of the later part of the time range into prefixed topics: exactly
     // the live outputs of the inputs in that range.
     let times: Vec<i64> = events
         .iter()
@@ -162,9 +162,10 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
         .map(|(e, _)| e.observed_us / 1000)
         .collect();
     let (first_ms, last_ms) = (times[0], times[times.len() - 1]);
-    let from_ms = first_ms + (last_ms - first_ms) * 4 / 10;
-    let to_ms = first_ms + (last_ms - first_ms) * 8 / 10;
-    let mut rcfg = ReplayConfig::new(kafka.clone(), from_ms, Some(to_ms));
+    // From 30% of the event-time range to the end of the topic as it is
+    // when the replay starts (no --to), final watermarks included.
+    let from_ms = first_ms + (last_ms - first_ms) * 3 / 10;
+    let mut rcfg = ReplayConfig::new(kafka.clone(), from_ms, None);
     rcfg.topic_prefix = "replay.".into();
     rcfg.batch_records = 700;
     let mut reports = Vec::new();
@@ -189,8 +190,15 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
         by_partition.retain(|_, v| !v.is_empty());
     }
     assert_same_outputs(&replayed, &live_in_range);
-    let n = deliveries(&replayed).len();
-    assert!(n > 100, "only {n} deliveries replayed");
+    // Most verdicts wait for the watermark to pass their deadline or Ready
+    // time plus lateness, so a range holds fewer verdicts than pods; it must
+    // still hold some of each kind of output.
+    let counts: Vec<usize> = replayed
+        .iter()
+        .map(|m| m.values().map(Vec::len).sum())
+        .collect();
+    eprintln!("replayed outputs (deliveries, spans, windows): {counts:?}");
+    assert!(counts.iter().all(|n| *n > 0), "{counts:?}");
 }
 
 /// Names the fields where two deliveries differ, with both values.
