@@ -162,43 +162,55 @@ async fn processor_outputs_equal_the_engine_run_directly_and_replay_reproduces_t
         .map(|(e, _)| e.observed_us / 1000)
         .collect();
     let (first_ms, last_ms) = (times[0], times[times.len() - 1]);
-    // From 30% of the event-time range to the end of the topic as it is
-    // when the replay starts (no --to), final watermarks included.
-    let from_ms = first_ms + (last_ms - first_ms) * 3 / 10;
-    let mut rcfg = ReplayConfig::new(kafka.clone(), from_ms, None);
-    rcfg.topic_prefix = "replay.".into();
-    rcfg.batch_records = 700;
-    let mut reports = Vec::new();
-    let (_trigger, never) = Shutdown::new();
-    let summary = replay::run(&rcfg, engine, &never, &mut |p| reports.push(*p)).unwrap();
-    assert!(!summary.interrupted);
-    let last = reports.last().unwrap();
-    assert_eq!(last.done, last.total);
-    assert!(reports.len() > 2, "progress reported along the way");
-    let replay_names = [
-        "replay.e2e.deliveries",
-        "replay.e2e.spans",
-        "replay.e2e.windows",
+    // [40%, 80%) of the event-time range, then from 30% to the end of the
+    // topic as it is when the replay starts (no --to, final watermarks
+    // included).
+    let span = last_ms - first_ms;
+    let ranges = [
+        (
+            "replay-a.",
+            first_ms + span * 4 / 10,
+            Some(first_ms + span * 8 / 10),
+        ),
+        ("replay-b.", first_ms + span * 3 / 10, None),
     ];
-    let replayed = actual_outputs(&kafka, replay_names, PARTITIONS, Some(true));
-    let mut live_in_range = actual.clone();
-    for by_partition in live_in_range.iter_mut() {
-        for (p, outs) in by_partition.iter_mut() {
-            let r = summary.ranges.iter().find(|r| r.partition == *p).unwrap();
-            outs.retain(|(pos, _, _)| pos.offset >= r.from && pos.offset < r.end);
+    for (prefix, from_ms, to_ms) in ranges {
+        let mut rcfg = ReplayConfig::new(kafka.clone(), from_ms, to_ms);
+        rcfg.topic_prefix = prefix.into();
+        rcfg.batch_records = 700;
+        let mut reports = Vec::new();
+        let (_trigger, never) = Shutdown::new();
+        let summary = replay::run(&rcfg, engine, &never, &mut |p| reports.push(*p)).unwrap();
+        assert!(!summary.interrupted);
+        let last = reports.last().unwrap();
+        assert_eq!(last.done, last.total);
+        assert!(reports.len() > 2, "progress reported along the way");
+        let names = output_names(&kafka).map(|n| format!("{prefix}{n}"));
+        let replayed = actual_outputs(
+            &kafka,
+            [&names[0], &names[1], &names[2]],
+            PARTITIONS,
+            Some(true),
+        );
+        let mut live_in_range = actual.clone();
+        for by_partition in live_in_range.iter_mut() {
+            for (p, outs) in by_partition.iter_mut() {
+                let r = summary.ranges.iter().find(|r| r.partition == *p).unwrap();
+                outs.retain(|(pos, _, _)| pos.offset >= r.from && pos.offset < r.end);
+            }
+            by_partition.retain(|_, v| !v.is_empty());
         }
-        by_partition.retain(|_, v| !v.is_empty());
+        assert_same_outputs(&replayed, &live_in_range);
+        // Verdicts wait for the watermark to pass their deadline or Ready
+        // time plus lateness, so a range holds fewer verdicts than pods; it
+        // must still hold outputs of each kind.
+        let counts: Vec<usize> = replayed
+            .iter()
+            .map(|m| m.values().map(Vec::len).sum())
+            .collect();
+        eprintln!("{prefix} outputs (deliveries, spans, windows): {counts:?}");
+        assert!(counts.iter().all(|n| *n > 0), "{counts:?}");
     }
-    assert_same_outputs(&replayed, &live_in_range);
-    // Most verdicts wait for the watermark to pass their deadline or Ready
-    // time plus lateness, so a range holds fewer verdicts than pods; it must
-    // still hold some of each kind of output.
-    let counts: Vec<usize> = replayed
-        .iter()
-        .map(|m| m.values().map(Vec::len).sum())
-        .collect();
-    eprintln!("replayed outputs (deliveries, spans, windows): {counts:?}");
-    assert!(counts.iter().all(|n| *n > 0), "{counts:?}");
 }
 
 /// Names the fields where two deliveries differ, with both values.
