@@ -18,129 +18,14 @@
 //! yield either no finding (context) or a `Family::KubeletAdmission` finding
 //! (OutOfcpu, NodeAffinity, UnexpectedAdmissionError): never another family.
 
-use std::path::PathBuf;
+#[path = "support/messages.rs"]
+mod support;
 
 use lunettes_processor::diagnosis::{
     classify_api_failure, classify_container_state, classify_event, infer_api_status,
     most_relevant, Family, Finding, StateKind,
 };
-
-/// One labelled line.
-struct Line {
-    reason: String,
-    message: String,
-    category: String,
-}
-
-fn dataset_path() -> PathBuf {
-    if let Ok(dir) = std::env::var("LUNETTES_SHARED_DATA") {
-        return PathBuf::from(dir).join("event-messages/messages.jsonl");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/event-messages/messages.jsonl")
-}
-
-fn load() -> Vec<Line> {
-    let path = dataset_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} (set LUNETTES_SHARED_DATA to the data dir): {e}",
-            path.display()
-        )
-    });
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}:{}: bad JSON: {e}", path.display(), i + 1));
-            let field = |k: &str| {
-                v[k].as_str()
-                    .unwrap_or_else(|| panic!("line {}: no string field {k}", i + 1))
-                    .to_string()
-            };
-            Line {
-                reason: field("reason"),
-                message: field("message"),
-                category: field("category"),
-            }
-        })
-        .collect()
-}
-
-/// One container state read back from `kubectl describe` text.
-#[derive(Default)]
-struct DescribedState {
-    kind: Option<StateKind>,
-    reason: String,
-    message: String,
-    exit_code: Option<i32>,
-}
-
-/// Parses `State: Waiting / Reason: X / Last State: Terminated / Reason: Y /
-/// Exit Code: N` blocks, or the short `Reason: message` / `message: Reason` forms.
-fn parse_described(text: &str) -> Vec<DescribedState> {
-    let mut states: Vec<DescribedState> = Vec::new();
-    if text.contains("Reason:") {
-        for line in text.lines() {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            let (key, value) = (key.trim(), value.trim());
-            match key {
-                "State" | "Last State" => states.push(DescribedState {
-                    kind: Some(if value.starts_with("Terminated") {
-                        StateKind::Terminated
-                    } else {
-                        StateKind::Waiting
-                    }),
-                    ..Default::default()
-                }),
-                "Reason" | "Message" | "Exit Code" => {
-                    if states.is_empty() {
-                        states.push(DescribedState::default());
-                    }
-                    let state = states.last_mut().expect("pushed above");
-                    match key {
-                        "Reason" => state.reason = value.to_string(),
-                        "Message" => state.message = value.to_string(),
-                        _ => state.exit_code = value.parse().ok(),
-                    }
-                }
-                _ => {}
-            }
-        }
-        return states;
-    }
-    let trimmed = text.trim();
-    if let Some((head, rest)) = trimmed.split_once(": ") {
-        if is_reason_token(head) {
-            return vec![DescribedState {
-                kind: Some(StateKind::Waiting),
-                reason: head.to_string(),
-                message: rest.to_string(),
-                exit_code: None,
-            }];
-        }
-    }
-    if let Some((_, tail)) = trimmed.rsplit_once(": ") {
-        if is_reason_token(tail) {
-            return vec![DescribedState {
-                kind: Some(StateKind::Waiting),
-                reason: tail.to_string(),
-                message: trimmed.to_string(),
-                exit_code: None,
-            }];
-        }
-    }
-    Vec::new()
-}
-
-fn is_reason_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.starts_with(|c: char| c.is_ascii_uppercase())
-        && s.chars().all(|c| c.is_ascii_alphanumeric())
-}
+use support::{load, parse_described, Line};
 
 /// The engine's view of one line.
 fn classify(line: &Line) -> Option<Finding> {

@@ -19,124 +19,36 @@
 //! Lines labelled `Other` (context events, kubelet admission) are skipped.
 
 mod common;
-
-use std::path::PathBuf;
+#[path = "support/messages.rs"]
+mod support;
 
 use common::{deliveries, Pod, S, T0};
-use lunettes_processor::diagnosis::{family_of, infer_api_status, Code};
+use lunettes_processor::diagnosis::{family_of, infer_api_status, Code, StateKind};
 use lunettes_processor::{Engine, EngineConfig};
 use lunettes_schemas::{Action, DeliveryResult, HyperEvent, Output};
-
-/// One labelled line.
-struct Line {
-    reason: String,
-    type_: String,
-    message: String,
-    category: String,
-}
-
-fn dataset_path() -> PathBuf {
-    if let Ok(dir) = std::env::var("LUNETTES_SHARED_DATA") {
-        return PathBuf::from(dir).join("event-messages/messages.jsonl");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/event-messages/messages.jsonl")
-}
-
-fn load() -> Vec<Line> {
-    let path = dataset_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} (set LUNETTES_SHARED_DATA to the data dir): {e}",
-            path.display()
-        )
-    });
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}:{}: bad JSON: {e}", path.display(), i + 1));
-            let field = |k: &str| {
-                v[k].as_str()
-                    .unwrap_or_else(|| panic!("line {}: no string field {k}", i + 1))
-                    .to_string()
-            };
-            Line {
-                reason: field("reason"),
-                type_: field("type"),
-                message: field("message"),
-                category: field("category"),
-            }
-        })
-        .collect()
-}
-
-fn is_reason_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.starts_with(|c: char| c.is_ascii_uppercase())
-        && s.chars().all(|c| c.is_ascii_alphanumeric())
-}
+use support::{load, parse_described, Line};
 
 /// The container-state operations a `kubectl describe` excerpt shows:
 /// `State:`/`Last State:` blocks with `Reason:` and `Exit Code:`, or the
 /// short `Reason: message` / `message: Reason` forms (a waiting reason).
 fn state_ops(text: &str) -> Vec<String> {
-    let mut ops = Vec::new();
-    if text.contains("Reason:") {
-        // (terminated, reason, exit code) per block.
-        let mut blocks: Vec<(bool, String, Option<i32>)> = Vec::new();
-        for line in text.lines() {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            let (key, value) = (key.trim(), value.trim());
-            match key {
-                "State" | "Last State" => {
-                    blocks.push((value.starts_with("Terminated"), String::new(), None))
-                }
-                "Reason" | "Exit Code" => {
-                    if blocks.is_empty() {
-                        blocks.push((false, String::new(), None));
-                    }
-                    let b = blocks.last_mut().expect("pushed above");
-                    if key == "Reason" {
-                        b.1 = value.to_string();
-                    } else {
-                        b.2 = value.parse().ok();
-                        b.0 = true;
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (terminated, reason, exit) in blocks {
-            if reason.is_empty() {
-                continue;
-            }
-            ops.push(if terminated {
+    parse_described(text)
+        .into_iter()
+        .filter(|s| !s.reason.is_empty())
+        .map(|s| {
+            // An exit code only exists for a terminated state, whatever the
+            // excerpt's `State:` line said.
+            if s.kind == Some(StateKind::Terminated) || s.exit_code.is_some() {
                 format!(
-                    "containerState:app:terminated:{reason};exitCode:{}",
-                    exit.unwrap_or(1)
+                    "containerState:app:terminated:{};exitCode:{}",
+                    s.reason,
+                    s.exit_code.unwrap_or(1)
                 )
             } else {
-                format!("containerState:app:Waiting:{reason}")
-            });
-        }
-        return ops;
-    }
-    let trimmed = text.trim();
-    let reason = match trimmed.split_once(": ") {
-        Some((head, _)) if is_reason_token(head) => Some(head),
-        _ => trimmed
-            .rsplit_once(": ")
-            .map(|(_, tail)| tail)
-            .filter(|t| is_reason_token(t)),
-    };
-    if let Some(r) = reason {
-        ops.push(format!("containerState:app:Waiting:{r}"));
-    }
-    ops
+                format!("containerState:app:Waiting:{}", s.reason)
+            }
+        })
+        .collect()
 }
 
 /// The HyperEvents of a pending pod carrying `line`.
