@@ -18,8 +18,8 @@ use lunettes_sinks::clickhouse::config::ClickHouseSinkConfig;
 use lunettes_sinks::clickhouse::{run, RunHooks, RunStats, SinkMetrics};
 use lunettes_sinks::testing::DevClickHouse;
 use lunettes_worker::processor::{run as run_processor, Control, ProcessorConfig};
+use lunettes_worker::testing::{collector_stream, publish_as_collector};
 use lunettes_worker::WorkerMetrics;
-use rdkafka::producer::FutureRecord;
 
 const PARTITIONS: i32 = 3;
 
@@ -35,82 +35,14 @@ fn simulated(pods: usize) -> (Vec<(HyperEvent, bool)>, Vec<lunettes_loadtest::Tr
         start_us: common::t0() - 3 * 3_600_000_000,
         ..Default::default()
     };
-    let (outputs, truth) = lunettes_loadtest::simulate(&cfg);
-    let mut all = Vec::new();
-    for c in &outputs {
-        let mut n = lunettes_ingest::Normalizer::new(c.cluster.clone());
-        for (i, line) in c.audit_lines.iter().enumerate() {
-            n.normalize_line("audit.log", i as u64 + 1, line.as_bytes(), &mut all)
-                .expect("simulated audit line normalizes");
-        }
-        for (i, line) in c.event_lines.iter().enumerate() {
-            n.normalize_line("events.jsonl", i as u64 + 1, line.as_bytes(), &mut all)
-                .expect("simulated event line normalizes");
-        }
-    }
-    all.sort_by_key(|e| e.observed_us);
-    let mut out = Vec::new();
-    let mut next: BTreeMap<String, i64> = BTreeMap::new();
-    let mut last = 0;
-    for ev in all {
-        let due = next
-            .entry(ev.cluster.clone())
-            .or_insert(ev.observed_us + 10_000_000);
-        if ev.observed_us >= *due {
-            out.push((HyperEvent::watermark(&ev.cluster, ev.observed_us - 1), true));
-            *due = ev.observed_us + 10_000_000;
-        }
-        last = last.max(ev.observed_us);
-        out.push((ev, false));
-    }
-    for cluster in next.keys() {
-        out.push((
-            HyperEvent::watermark(cluster, last + 3 * 3_600_000_000),
-            true,
-        ));
-    }
-    (out, truth)
+    collector_stream(&cfg, 10_000_000)
 }
 
-/// Publishes as a collector does: key = pod key, watermarks to every partition.
+/// Publishes as a collector does; the output topics exist before the
+/// processor starts.
 async fn publish(kafka: &KafkaConfig, events: &[(HyperEvent, bool)]) {
     kafka.ensure_topics(&kafka.topics.all()).await.unwrap();
-    let producer = kafka.producer("ch-e2e-collector").unwrap();
-    let topic = kafka.topics.hyperevents.name.as_str();
-    let mut pending = Vec::new();
-    for (ev, broadcast) in events {
-        let payload = lunettes_schemas::avro::encode(ev).unwrap();
-        let key = ev.key();
-        let targets: Vec<Option<i32>> = if *broadcast {
-            (0..PARTITIONS).map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for p in targets {
-            let mut rec = FutureRecord::to(topic)
-                .key(&key)
-                .payload(&payload)
-                .timestamp(ev.observed_us / 1000);
-            if let Some(p) = p {
-                rec = rec.partition(p);
-            }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
-        }
-    }
-    for f in pending {
-        f.await.unwrap().unwrap();
-    }
+    publish_as_collector(kafka, events, PARTITIONS).await;
 }
 
 /// Distinct deliveries (latest version) one engine emits over the input.

@@ -18,9 +18,9 @@ use lunettes_runtime::{KafkaConfig, Shutdown};
 use lunettes_schemas::{HyperEvent, Output};
 use lunettes_sinks::otlp::OtlpProtocol;
 use lunettes_worker::processor::{run, Control, ProcessorConfig};
+use lunettes_worker::testing::{collector_stream, publish_as_collector};
 use lunettes_worker::WorkerMetrics;
 use otlp_common::SinkRun;
-use rdkafka::producer::FutureRecord;
 
 const PARTITIONS: i32 = 3;
 
@@ -35,88 +35,13 @@ fn hyperevents(pods: usize) -> Vec<(HyperEvent, bool)> {
         pods_per_second: 2.0,
         ..Default::default()
     };
-    let (outputs, _truth) = lunettes_loadtest::simulate(&cfg);
-    let mut all = Vec::new();
-    for c in &outputs {
-        let mut n = lunettes_ingest::Normalizer::new(c.cluster.clone());
-        let mut evs = Vec::new();
-        for (i, line) in c.audit_lines.iter().enumerate() {
-            n.normalize_line("audit.log", i as u64 + 1, line.as_bytes(), &mut evs)
-                .expect("simulated audit line normalizes");
-        }
-        for (i, line) in c.event_lines.iter().enumerate() {
-            n.normalize_line("events.jsonl", i as u64 + 1, line.as_bytes(), &mut evs)
-                .expect("simulated event line normalizes");
-        }
-        all.extend(evs);
-    }
-    all.sort_by_key(|e| e.observed_us);
-    let mut out = Vec::new();
-    let mut next: BTreeMap<String, i64> = BTreeMap::new();
-    let mut last = 0;
-    for ev in all {
-        let due = next
-            .entry(ev.cluster.clone())
-            .or_insert(ev.observed_us + 10_000_000);
-        if ev.observed_us >= *due {
-            out.push((HyperEvent::watermark(&ev.cluster, ev.observed_us - 1), true));
-            *due = ev.observed_us + 10_000_000;
-        }
-        last = last.max(ev.observed_us);
-        out.push((ev, false));
-    }
-    for cluster in next.keys() {
-        out.push((
-            HyperEvent::watermark(cluster, last + 3 * 3_600_000_000),
-            true,
-        ));
-    }
-    out
+    collector_stream(&cfg, 10_000_000).0
 }
 
 /// Publishes as a collector does: key = pod key, timestamp = observed ms,
 /// watermarks to every partition.
 async fn publish(kafka: &KafkaConfig, events: &[(HyperEvent, bool)]) {
-    kafka
-        .ensure_topics(&[&kafka.topics.hyperevents])
-        .await
-        .unwrap();
-    let producer = kafka.producer("otlp-test-collector").unwrap();
-    let topic = kafka.topics.hyperevents.name.as_str();
-    let mut pending = Vec::new();
-    for (ev, broadcast) in events {
-        let payload = lunettes_schemas::avro::encode(ev).unwrap();
-        let key = ev.key();
-        let targets: Vec<Option<i32>> = if *broadcast {
-            (0..PARTITIONS).map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for p in targets {
-            let mut rec = FutureRecord::to(topic)
-                .key(&key)
-                .payload(&payload)
-                .timestamp(ev.observed_us / 1000);
-            if let Some(p) = p {
-                rec = rec.partition(p);
-            }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
-        }
-    }
-    for f in pending {
-        f.await.unwrap().unwrap();
-    }
+    publish_as_collector(kafka, events, PARTITIONS).await;
 }
 
 /// (trace id, span id, parent id) of every span.

@@ -27,6 +27,8 @@ pub mod partition;
 pub mod plan;
 pub mod processor;
 pub mod replay;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod topics;
 
 pub use engine::{EngineFactory, PartitionEngine};

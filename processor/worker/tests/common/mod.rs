@@ -7,8 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lunettes_ingest::Normalizer;
-use lunettes_loadtest::{simulate, SimConfig};
+use lunettes_loadtest::SimConfig;
 use lunettes_processor::{Engine, EngineConfig};
 use lunettes_runtime::testing::TestBroker;
 use lunettes_runtime::KafkaConfig;
@@ -17,9 +16,9 @@ use lunettes_worker::outputs::{
     canonical_order, encode_output, read_src_headers, OutputKind, SrcPos,
 };
 use lunettes_worker::plan::{committed, read_range, watermarks};
+use lunettes_worker::testing::{collector_stream, publish_as_collector};
 use lunettes_worker::PartitionEngine;
 use rdkafka::consumer::DefaultConsumerContext;
-use rdkafka::producer::FutureRecord;
 use rdkafka::Message;
 
 /// A broker with durable (SQLite) storage in a temporary directory.
@@ -60,11 +59,8 @@ pub fn engine(partition: i32) -> Engine {
     })
 }
 
-/// Simulator output normalized to HyperEvents in collector order (per
-/// cluster by observation time, clusters interleaved), with a watermark per
-/// cluster every `watermark_every_us` of event time and a final one far enough ahead to
-/// close every delivery. Watermarks are marked `true` (they go to every
-/// partition).
+/// Simulator output in collector order with periodic and final watermarks
+/// (see [`collector_stream`]); seed 42.
 pub fn sim_hyperevents(
     clusters: usize,
     pods: usize,
@@ -78,88 +74,12 @@ pub fn sim_hyperevents(
         pods_per_second,
         ..SimConfig::default()
     };
-    let (outputs, _truth) = simulate(&cfg);
-    let mut all = Vec::new();
-    for c in &outputs {
-        let mut n = Normalizer::new(c.cluster.clone());
-        let mut evs = Vec::new();
-        for (i, line) in c.audit_lines.iter().enumerate() {
-            n.normalize_line("audit.log", i as u64 + 1, line.as_bytes(), &mut evs)
-                .expect("simulated audit line normalizes");
-        }
-        for (i, line) in c.event_lines.iter().enumerate() {
-            n.normalize_line("events.jsonl", i as u64 + 1, line.as_bytes(), &mut evs)
-                .expect("simulated event line normalizes");
-        }
-        evs.sort_by_key(|e| e.observed_us);
-        all.extend(evs);
-    }
-    all.sort_by_key(|e| e.observed_us);
-    let mut out = Vec::with_capacity(all.len() + all.len() / 4);
-    let mut next_wm: BTreeMap<String, i64> = BTreeMap::new();
-    let mut last = 0;
-    for ev in all {
-        let due = next_wm
-            .entry(ev.cluster.clone())
-            .or_insert(ev.observed_us + watermark_every_us);
-        if ev.observed_us >= *due {
-            let wm = HyperEvent::watermark(&ev.cluster, ev.observed_us - 1);
-            *due = ev.observed_us + watermark_every_us;
-            out.push((wm, true));
-        }
-        last = last.max(ev.observed_us);
-        out.push((ev, false));
-    }
-    for cluster in next_wm.keys() {
-        out.push((
-            HyperEvent::watermark(cluster, last + 3 * 3600 * 1_000_000),
-            true,
-        ));
-    }
-    out
+    collector_stream(&cfg, watermark_every_us).0
 }
 
-/// Publishes like a collector: key = pod key, timestamp = observed ms,
-/// watermarks to every partition. Waits for every acknowledgement.
+/// Publishes like a collector (see [`publish_as_collector`]).
 pub async fn publish(cfg: &KafkaConfig, events: &[(HyperEvent, bool)], partitions: i32) {
-    cfg.ensure_topics(&[&cfg.topics.hyperevents]).await.unwrap();
-    let producer = cfg.producer("test-collector").unwrap();
-    let topic = cfg.topics.hyperevents.name.as_str();
-    let mut futures = Vec::with_capacity(events.len());
-    for (ev, broadcast) in events {
-        let payload = avro::encode(ev).unwrap();
-        let key = ev.key();
-        let ts = ev.observed_us / 1000;
-        let targets: Vec<Option<i32>> = if *broadcast {
-            (0..partitions).map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for p in targets {
-            let mut rec = FutureRecord::to(topic)
-                .key(&key)
-                .payload(&payload)
-                .timestamp(ts);
-            if let Some(p) = p {
-                rec = rec.partition(p);
-            }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        futures.push(f);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
-        }
-    }
-    for f in futures {
-        f.await.unwrap().unwrap();
-    }
+    publish_as_collector(cfg, events, partitions).await
 }
 
 /// One record read back.
