@@ -32,74 +32,9 @@ pub struct PodKeyRow {
     pub first_us: i64,
 }
 
-/// A row of `deliveries` (latest version).
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
-pub struct DeliveryRow {
-    /// Delivery id.
-    pub id: String,
-    /// Version.
-    pub version: i32,
-    /// Cluster.
-    pub cluster: String,
-    /// Namespace.
-    pub namespace: String,
-    /// Pod name.
-    pub name: String,
-    /// Pod UID.
-    pub uid: String,
-    /// `create`/`delete`.
-    pub action: String,
-    /// Verdict.
-    pub result: String,
-    /// Code.
-    pub code: String,
-    /// Sub-reason.
-    pub sub_reason: String,
-    /// Summary.
-    pub summary: String,
-    /// Start, µs.
-    pub created_at: i64,
-    /// Completion, µs.
-    pub finished_at: Option<i64>,
-    /// Verdict time, µs.
-    pub decided_at: i64,
-    /// Deadline, µs.
-    pub deadline: Option<i64>,
-    /// SLO, ms.
-    pub slo_ms: Option<i64>,
-    /// SLO class.
-    pub slo_class: String,
-    /// SLI, ms.
-    pub sli_ms: Option<i64>,
-    /// Kubernetes SLI, ms.
-    pub k8s_sli_ms: Option<i64>,
-    /// Phase, ms.
-    pub schedule_ms: Option<i64>,
-    /// Phase, ms.
-    pub image_pull_ms: Option<i64>,
-    /// Phase, ms.
-    pub sandbox_ms: Option<i64>,
-    /// Phase, ms.
-    pub init_ms: Option<i64>,
-    /// Phase, ms.
-    pub container_start_ms: Option<i64>,
-    /// Phase, ms.
-    pub readiness_ms: Option<i64>,
-    /// Node.
-    pub node: String,
-    /// Pod IP.
-    pub pod_ip: String,
-    /// Owner kind.
-    pub owner_kind: String,
-    /// Owner name.
-    pub owner_name: String,
-    /// Job-like.
-    pub is_job: bool,
-    /// Flags.
-    pub flags: Vec<String>,
-    /// Trace id.
-    pub trace_id: String,
-}
+/// A row of `deliveries` (latest version): the sink's row type, so writer
+/// and reader cannot disagree on the table's shape.
+pub use lunettes_sinks::clickhouse::request_builder::DeliveryRow;
 
 const DELIVERY_COLUMNS: &str = "id, version, cluster, namespace, name, uid, action, result, code, \
     sub_reason, summary, created_at, finished_at, decided_at, deadline, slo_ms, slo_class, sli_ms, \

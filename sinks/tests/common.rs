@@ -6,14 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use clickhouse::Row;
 use lunettes_schemas::{
     Action, Delivery, DeliveryResult, Phases, SpanOwner, SpanRecord, SpanStatus, WindowRow,
     WindowWidth,
 };
+use lunettes_sinks::clickhouse::request_builder::DeliveryRow;
 use lunettes_sinks::clickhouse::{migrate, MigrateOptions};
 use lunettes_sinks::testing::DevClickHouse;
-use serde::Deserialize;
 
 /// The start of the previous hour, in µs. Fixtures are recent because the
 /// tables have a TTL: rows older than it are dropped at insert.
@@ -174,94 +173,6 @@ pub fn window(
     }
 }
 
-/// A `deliveries` row read back.
-#[derive(Debug, Row, Deserialize)]
-pub struct DeliveryBack {
-    pub id: String,
-    pub version: i32,
-    pub cluster: String,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub action: String,
-    pub result: String,
-    pub code: String,
-    pub sub_reason: String,
-    pub summary: String,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
-    pub decided_at: i64,
-    pub deadline: Option<i64>,
-    pub slo_ms: Option<i64>,
-    pub slo_class: String,
-    pub sli_ms: Option<i64>,
-    pub k8s_sli_ms: Option<i64>,
-    pub schedule_ms: Option<i64>,
-    pub image_pull_ms: Option<i64>,
-    pub sandbox_ms: Option<i64>,
-    pub init_ms: Option<i64>,
-    pub container_start_ms: Option<i64>,
-    pub readiness_ms: Option<i64>,
-    pub node: String,
-    pub pod_ip: String,
-    pub owner_kind: String,
-    pub owner_name: String,
-    pub is_job: bool,
-    pub flags: Vec<String>,
-    pub trace_id: String,
-}
-
-impl DeliveryBack {
-    /// The contract record this row stores.
-    pub fn into_delivery(self) -> Delivery {
-        let action = match self.action.as_str() {
-            "create" => Action::Create,
-            "delete" => Action::Delete,
-            other => panic!("unexpected action {other:?}"),
-        };
-        let result = *DeliveryResult::ALL
-            .iter()
-            .find(|r| r.as_str() == self.result)
-            .unwrap_or_else(|| panic!("unexpected result {:?}", self.result));
-        Delivery {
-            id: self.id,
-            version: self.version,
-            cluster: self.cluster,
-            namespace: self.namespace,
-            name: self.name,
-            uid: self.uid,
-            action,
-            result,
-            code: self.code,
-            sub_reason: self.sub_reason,
-            summary: self.summary,
-            created_at_us: self.created_at,
-            finished_at_us: self.finished_at,
-            decided_at_us: self.decided_at,
-            deadline_us: self.deadline,
-            slo_ms: self.slo_ms,
-            slo_class: self.slo_class,
-            sli_ms: self.sli_ms,
-            k8s_sli_ms: self.k8s_sli_ms,
-            phases: Phases {
-                schedule_ms: self.schedule_ms,
-                image_pull_ms: self.image_pull_ms,
-                sandbox_ms: self.sandbox_ms,
-                init_ms: self.init_ms,
-                container_start_ms: self.container_start_ms,
-                readiness_ms: self.readiness_ms,
-            },
-            node: self.node,
-            pod_ip: self.pod_ip,
-            owner_kind: self.owner_kind,
-            owner_name: self.owner_name,
-            is_job: self.is_job,
-            flags: self.flags,
-            trace_id: self.trace_id,
-        }
-    }
-}
-
 /// Starts a dev server and migrates `database`.
 pub async fn server_with_schema(database: &str) -> DevClickHouse {
     let server = DevClickHouse::start();
@@ -285,11 +196,11 @@ pub async fn deliveries_final(server: &DevClickHouse, database: &str) -> Vec<Del
         .with_database(database)
         .with_validation(true)
         .query("SELECT * FROM deliveries FINAL ORDER BY id")
-        .fetch_all::<DeliveryBack>()
+        .fetch_all::<DeliveryRow>()
         .await
         .expect("read deliveries")
         .into_iter()
-        .map(DeliveryBack::into_delivery)
+        .map(|r| r.into_delivery().expect("row holds a known action and result"))
         .collect()
 }
 

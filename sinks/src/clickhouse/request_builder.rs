@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 
 use clickhouse::Row;
 use lunettes_schemas::{
-    Delivery, HyperEvent, Kind, SpanOwner, SpanRecord, SpanStatus, TimePrecision, WindowRow,
+    Action, Delivery, DeliveryResult, HyperEvent, Phases, Kind, SpanOwner, SpanRecord, SpanStatus, TimePrecision, WindowRow,
     WindowWidth,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A record that cannot become a row; the record is skipped and reported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,14 @@ pub enum RowError {
         field: &'static str,
         /// The offending value.
         value: i64,
+    },
+    /// A row read back holds a value the contract has no variant for.
+    #[error("{field} = {value:?} is not a known value")]
+    UnknownValue {
+        /// Field name.
+        field: &'static str,
+        /// The offending value.
+        value: String,
     },
 }
 
@@ -52,8 +60,9 @@ impl Skip {
 /// Outcome of converting a record.
 pub type Converted<R> = Result<Result<R, Skip>, RowError>;
 
-/// A row of `deliveries`.
-#[derive(Debug, Clone, PartialEq, Row, Serialize)]
+/// A row of `deliveries`: what the sink writes and what readers (the API,
+/// tests) read back, so the table has one Rust shape.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct DeliveryRow {
     /// Deterministic delivery id.
     pub id: String,
@@ -68,9 +77,9 @@ pub struct DeliveryRow {
     /// Pod UID.
     pub uid: String,
     /// `create` or `delete`.
-    pub action: &'static str,
+    pub action: String,
     /// Verdict.
-    pub result: &'static str,
+    pub result: String,
     /// Diagnosis code.
     pub code: String,
     /// Sub-reason.
@@ -130,8 +139,8 @@ impl From<Delivery> for DeliveryRow {
             namespace: d.namespace,
             name: d.name,
             uid: d.uid,
-            action: d.action.as_str(),
-            result: d.result.as_str(),
+            action: d.action.as_str().to_string(),
+            result: d.result.as_str().to_string(),
             code: d.code,
             sub_reason: d.sub_reason,
             summary: d.summary,
@@ -157,6 +166,67 @@ impl From<Delivery> for DeliveryRow {
             flags: d.flags,
             trace_id: d.trace_id,
         }
+    }
+}
+
+impl DeliveryRow {
+    /// The contract record this row stores (the inverse of `From<Delivery>`).
+    pub fn into_delivery(self) -> Result<Delivery, RowError> {
+        let action = match self.action.as_str() {
+            "create" => Action::Create,
+            "delete" => Action::Delete,
+            _ => {
+                return Err(RowError::UnknownValue {
+                    field: "action",
+                    value: self.action,
+                })
+            }
+        };
+        let Some(&result) = DeliveryResult::ALL
+            .iter()
+            .find(|r| r.as_str() == self.result)
+        else {
+            return Err(RowError::UnknownValue {
+                field: "result",
+                value: self.result,
+            });
+        };
+        Ok(Delivery {
+            id: self.id,
+            version: self.version,
+            cluster: self.cluster,
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            action,
+            result,
+            code: self.code,
+            sub_reason: self.sub_reason,
+            summary: self.summary,
+            created_at_us: self.created_at,
+            finished_at_us: self.finished_at,
+            decided_at_us: self.decided_at,
+            deadline_us: self.deadline,
+            slo_ms: self.slo_ms,
+            slo_class: self.slo_class,
+            sli_ms: self.sli_ms,
+            k8s_sli_ms: self.k8s_sli_ms,
+            phases: Phases {
+                schedule_ms: self.schedule_ms,
+                image_pull_ms: self.image_pull_ms,
+                sandbox_ms: self.sandbox_ms,
+                init_ms: self.init_ms,
+                container_start_ms: self.container_start_ms,
+                readiness_ms: self.readiness_ms,
+            },
+            node: self.node,
+            pod_ip: self.pod_ip,
+            owner_kind: self.owner_kind,
+            owner_name: self.owner_name,
+            is_job: self.is_job,
+            flags: self.flags,
+            trace_id: self.trace_id,
+        })
     }
 }
 
