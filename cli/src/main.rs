@@ -40,8 +40,22 @@ enum Command {
     Replay(cmd::replay::Args),
 }
 
+/// Logs go to stderr (stdout carries command output such as `normalize`'s
+/// JSON lines), filtered by `RUST_LOG`, default `info`. Installed once here
+/// for every subcommand rather than by each worker.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Normalize(a) => cmd::normalize::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),

@@ -61,12 +61,6 @@ pub fn slo_config(path: Option<&PathBuf>) -> anyhow::Result<SloConfig> {
 
 /// Serves until a signal.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
     let config = ApiConfig {
         listen: args.listen,
         metrics_addr: args.metrics_addr,

@@ -53,7 +53,6 @@ pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9402";
 
 /// Runs the processor until SIGTERM/SIGINT.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    init_logging();
     let (mut kafka, section) = config::load(args.config.as_deref())?;
     if let Some(b) = &args.brokers {
         kafka.brokers = b.clone();
@@ -113,11 +112,3 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     })
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}

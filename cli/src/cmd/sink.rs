@@ -150,7 +150,6 @@ pub fn clickhouse_config(args: &ClickHouseArgs) -> anyhow::Result<ClickHouseSink
 
 fn run_clickhouse(args: ClickHouseArgs) -> anyhow::Result<i32> {
     let validated = clickhouse_config(&args)?.validate()?;
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,17 +184,6 @@ fn run_clickhouse(args: ClickHouseArgs) -> anyhow::Result<i32> {
         );
         Ok(0)
     })
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 #[cfg(test)]

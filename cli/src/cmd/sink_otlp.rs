@@ -69,7 +69,6 @@ pub fn config(args: &Args) -> anyhow::Result<OtlpSinkConfig> {
 /// Runs the sink until SIGTERM / Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let validated = config(&args)?.validate()?;
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,14 +114,3 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). `try_init`: a
-/// subscriber another part of the binary installed first is kept.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}

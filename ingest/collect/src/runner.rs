@@ -69,22 +69,10 @@ pub enum Source {
     File(FileSourceConfig),
 }
 
-/// Installs the `RUST_LOG`-filtered log subscriber (default `info`) unless
-/// one is installed already.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs `source` until it finishes (file) or SIGTERM/SIGINT (the others).
 /// Returns the process exit code: 0, or 1 when the file source dead-lettered
 /// records.
 pub fn run(common: Common, source: Source) -> anyhow::Result<i32> {
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
