@@ -200,7 +200,10 @@ pub async fn deliveries_final(server: &DevClickHouse, database: &str) -> Vec<Del
         .await
         .expect("read deliveries")
         .into_iter()
-        .map(|r| r.into_delivery().expect("row holds a known action and result"))
+        .map(|r| {
+            r.into_delivery()
+                .expect("row holds a known action and result")
+        })
         .collect()
 }
 

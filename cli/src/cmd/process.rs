@@ -111,4 +111,3 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Ok(0)
     })
 }
-

@@ -113,4 +113,3 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Ok(0)
     })
 }
-

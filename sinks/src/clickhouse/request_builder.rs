@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use clickhouse::Row;
 use lunettes_schemas::{
-    Action, Delivery, DeliveryResult, HyperEvent, Phases, Kind, SpanOwner, SpanRecord, SpanStatus, TimePrecision, WindowRow,
-    WindowWidth,
+    Action, Delivery, DeliveryResult, HyperEvent, Kind, Phases, SpanOwner, SpanRecord, SpanStatus,
+    TimePrecision, WindowRow, WindowWidth,
 };
 use serde::{Deserialize, Serialize};
 
