@@ -36,11 +36,6 @@ pub struct PodKeyRow {
 /// and reader cannot disagree on the table's shape.
 pub use lunettes_sinks::clickhouse::request_builder::DeliveryRow;
 
-const DELIVERY_COLUMNS: &str = "id, version, cluster, namespace, name, uid, action, result, code, \
-    sub_reason, summary, created_at, finished_at, decided_at, deadline, slo_ms, slo_class, sli_ms, \
-    k8s_sli_ms, schedule_ms, image_pull_ms, sandbox_ms, init_ms, container_start_ms, readiness_ms, \
-    node, pod_ip, owner_kind, owner_name, is_job, flags, trace_id";
-
 /// A row of `hyperevents`.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
 pub struct EventRow {
@@ -324,12 +319,12 @@ impl Store {
     /// Latest versions of the deliveries of one pod.
     pub async fn deliveries_of(&self, pod: &PodKeyRow) -> Result<Vec<DeliveryRow>> {
         self.client
-            .query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries FINAL \
-                 WHERE cluster = {{cluster:String}} AND namespace = {{namespace:String}} \
-                   AND name = {{name:String}} AND uid = {{uid:String}} \
-                 ORDER BY created_at, action"
-            ))
+            .query(
+                "SELECT ?fields FROM deliveries FINAL \
+                 WHERE cluster = {cluster:String} AND namespace = {namespace:String} \
+                   AND name = {name:String} AND uid = {uid:String} \
+                 ORDER BY created_at, action",
+            )
             .param("cluster", &pod.cluster)
             .param("namespace", &pod.namespace)
             .param("name", &pod.name)
@@ -345,10 +340,10 @@ impl Store {
             return Ok(Vec::new());
         }
         self.client
-            .query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries FINAL \
-                 WHERE uid IN {{uids:Array(String)}} ORDER BY created_at, action"
-            ))
+            .query(
+                "SELECT ?fields FROM deliveries FINAL \
+                 WHERE uid IN {uids:Array(String)} ORDER BY created_at, action",
+            )
             .param("uids", uids)
             .fetch_all()
             .await
@@ -453,7 +448,7 @@ impl Store {
     pub async fn slo_pods(&self, f: &SloFilter, limit: usize) -> Result<Vec<DeliveryRow>> {
         self.client
             .query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries FINAL WHERE {SLO_WHERE} \
+                "SELECT ?fields FROM deliveries FINAL WHERE {SLO_WHERE} \
                  ORDER BY decided_at DESC, id LIMIT {{n:UInt32}}"
             ))
             .param("action", &f.action)

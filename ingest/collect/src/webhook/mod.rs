@@ -145,6 +145,13 @@ async fn receive(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer"),
         );
+        // The body is left unread, so hyper will not reuse this connection;
+        // say so, or the client may pool it and send its next request into a
+        // socket that is closing (seen as `IncompleteMessage`).
+        r.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         return r;
     }
     let declared = headers
@@ -174,7 +181,12 @@ async fn receive(
         }
         Err(e) => {
             metrics.error("bad_request");
-            return plain(StatusCode::BAD_REQUEST, format!("reading body: {e}\n"));
+            let mut r = plain(StatusCode::BAD_REQUEST, format!("reading body: {e}\n"));
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return r;
         }
     };
     let items = match parse_batch(&bytes) {
