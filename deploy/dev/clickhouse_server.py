@@ -116,6 +116,16 @@ class Engine:
                 self.session.query(f"SET {name} = {quote(value)}")
             try:
                 return self._execute(params, sql, data, fmt)
+            except Exception:
+                # A query that fails mid-stream leaves its partial output (the
+                # format header, rows already written) in chdb's buffer, and
+                # the next query's result would start with it. A throwaway
+                # query takes it.
+                try:
+                    self.session.query("SELECT 1", "TabSeparated")
+                except Exception:  # pragma: no cover - the original error matters
+                    pass
+                raise
             finally:
                 for name in settings:
                     if name in BASELINE:

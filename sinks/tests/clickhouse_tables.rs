@@ -331,3 +331,20 @@ async fn permanent_errors_are_not_retried_and_name_the_cause() {
     let code = lunettes_sinks::clickhouse::error::exception_code(&err);
     assert_eq!(code, Some(60), "UNKNOWN_TABLE: {err}");
 }
+
+/// A query that fails after the server started writing its result must not
+/// leak that partial result into the next query's answer (the dev server once
+/// prefixed the next result with the failed query's RowBinary header).
+#[tokio::test]
+async fn a_query_failing_mid_stream_leaves_nothing_for_the_next() {
+    let server = DevClickHouse::start();
+    let client = server.client();
+    let err = client
+        .query("SELECT number, throwIf(number = 5) AS boom FROM numbers(10)")
+        .fetch_all::<(u64, u8)>()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("throwIf"), "{err}");
+    let next: Vec<u8> = client.query("SELECT toUInt8(7)").fetch_all().await.unwrap();
+    assert_eq!(next, vec![7]);
+}
