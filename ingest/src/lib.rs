@@ -128,6 +128,31 @@ impl Normalizer {
         report
     }
 
+    /// After a complete list of this cluster's Pods (the keys in `listed`:
+    /// uids, or `namespace/name` for pods without one), reports every pod a
+    /// snapshot showed earlier that the list no longer holds: it was deleted
+    /// while no watch was looking, so no `DELETED` event will ever come.
+    /// Emits `pod:gone:unobserved` at `observed_us` (the list time, marked
+    /// imprecise: the pod was gone by then) and returns how many HyperEvents
+    /// were appended. `list_version` (the list's resourceVersion) makes the
+    /// dedup ids unique per list.
+    pub fn pods_missing_from_list(
+        &mut self,
+        listed: &std::collections::HashSet<String>,
+        observed_us: i64,
+        list_version: &str,
+        out: &mut Vec<HyperEvent>,
+    ) -> usize {
+        snapshot::gone(
+            &mut self.memory,
+            &self.cluster,
+            listed,
+            observed_us,
+            list_version,
+            out,
+        )
+    }
+
     /// Normalizes one line of a JSON-lines stream (an audit log line, an
     /// Event or Pod as JSON, a GKE LogEntry, a watch event). `line_no` is
     /// 1-based and only used in errors. Returns the number of HyperEvents

@@ -41,6 +41,9 @@ pub(crate) struct PodState {
     containers: Vec<ContainerMemo>,
     deleting: bool,
     meta: MetaState,
+    /// Where the pod lives, to name it when it disappears unseen.
+    namespace: String,
+    name: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,6 +100,8 @@ impl PodState {
             s.deleting = non_empty(&m.deletion_timestamp).is_some();
             s.meta = MetaState::from_meta(m);
         }
+        s.namespace = pod.meta_str(|m| &m.namespace).to_string();
+        s.name = pod.meta_str(|m| &m.name).to_string();
         s
     }
 }
@@ -308,4 +313,55 @@ fn diff_status(pod: &PodObject<'_>, before: &PodState, next: &PodState, ops: &mu
             }
         }
     }
+}
+
+/// Pods remembered from snapshots but absent from a complete list taken at
+/// `observed_us` (version `list_version`): deleted while the watch was not
+/// looking (a `410 Gone` gap, a broken connection), so their `DELETED` event
+/// will never come. Each gets `pod:gone:unobserved` at the list time,
+/// imprecise: the pod was gone by then, when exactly is unknown. They are
+/// then forgotten.
+pub(crate) fn gone(
+    mem: &mut Memory,
+    cluster: &str,
+    listed: &std::collections::HashSet<String>,
+    observed_us: i64,
+    list_version: &str,
+    out: &mut Vec<HyperEvent>,
+) -> usize {
+    let mut missing: Vec<(String, String, String)> = mem
+        .pods
+        .iter()
+        .filter(|(key, _)| !listed.contains(key.as_str()))
+        .map(|(key, s)| (key.clone(), s.namespace.clone(), s.name.clone()))
+        .collect();
+    // Deterministic output whatever the map order.
+    missing.sort();
+    let mut emitted = 0;
+    for (key, namespace, name) in missing {
+        mem.pods.remove(&key);
+        let uid = if key.contains('/') { "" } else { key.as_str() };
+        let rec = Record {
+            cluster: cluster.to_string(),
+            source: Source::Watch,
+            time_us: observed_us,
+            precise: false,
+            observed_us,
+            object: ObjectRef {
+                resource: "pods".into(),
+                namespace,
+                name,
+                uid: uid.to_string(),
+                field_path: String::new(),
+            },
+            actor: None,
+            verb: String::new(),
+            response_code: None,
+            response_message: String::new(),
+            dedup: format!("{key}:gone@{list_version}"),
+            dedup_style: DedupStyle::Numbered,
+        };
+        emitted += rec.emit(vec![TimedOp::now("pod:gone:unobserved".into())], None, out);
+    }
+    emitted
 }

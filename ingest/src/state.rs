@@ -107,6 +107,11 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.young.remove(k).or_else(|| self.old.remove(k))
     }
 
+    /// Every entry, in no particular order, without promoting any.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.young.iter().chain(self.old.iter())
+    }
+
     /// Number of entries held.
     #[cfg(test)]
     pub fn len(&self) -> usize {

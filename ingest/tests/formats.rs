@@ -1,5 +1,7 @@
 //! Every input shape and operation rule, on small hand-written records.
 
+use std::collections::HashSet;
+
 use lunettes_ingest::{HyperEvent, Normalizer};
 use lunettes_schemas::time::parse_rfc3339;
 use lunettes_schemas::{Kind, Source, TimePrecision};
@@ -460,6 +462,36 @@ fn pod_list_snapshots_diff_and_watch_delete() {
             .as_bytes(),
     );
     assert_eq!(ops(&out), ["pod:deleted:success"]);
+}
+
+#[test]
+fn pods_missing_from_a_relist_are_reported_gone_once() {
+    let mut n = Normalizer::new("c");
+    for p in [pod("a", "u1"), pod("b", "u2"), pod("c", "u3")] {
+        assert!(!doc(&mut n, p.to_string().as_bytes()).is_empty());
+    }
+    // A complete list later holds only u3: u1 and u2 went while unwatched.
+    let listed: HashSet<String> = ["u3".to_string()].into();
+    let at = us("2024-01-01T01:00:00Z");
+    let mut out = Vec::new();
+    assert_eq!(n.pods_missing_from_list(&listed, at, "900", &mut out), 2);
+    let mut uids: Vec<_> = out.iter().map(|h| h.object.uid.as_str()).collect();
+    uids.sort();
+    assert_eq!(uids, ["u1", "u2"]);
+    let u1 = out.iter().find(|h| h.object.uid == "u1").unwrap();
+    assert_eq!(u1.operations, ["pod:gone:unobserved"]);
+    assert_eq!((u1.object.name.as_str(), u1.time_us), ("a", at));
+    assert_eq!(u1.object.namespace, "ns");
+    assert_ne!(u1.time_precision, TimePrecision::Micros);
+    assert!(out.iter().all(|h| h.dedup_id.contains("gone@900")));
+    // Reported once: the next list says nothing more, u3 is still known.
+    let mut again = Vec::new();
+    assert_eq!(n.pods_missing_from_list(&listed, at, "901", &mut again), 0);
+    assert_eq!(
+        n.pods_missing_from_list(&HashSet::new(), at, "902", &mut again),
+        1
+    );
+    assert_eq!(again[0].object.uid, "u3");
 }
 
 #[test]

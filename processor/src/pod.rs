@@ -266,6 +266,9 @@ pub(crate) struct PodState {
     pub last_event: i64,
     /// The create delivery is not tracked (pod first seen at its deletion).
     pub no_create: bool,
+    /// `deleted` is only a bound: the pod was found gone by a relist
+    /// (`pod:gone:unobserved`), its deletion itself was never seen.
+    pub deletion_unobserved: bool,
 
     pub create: Decision,
     pub delete: Decision,
@@ -315,6 +318,7 @@ impl PodState {
             first_other: NONE,
             last_event: i64::MIN,
             no_create: false,
+            deletion_unobserved: false,
             create: Decision::PENDING,
             delete: Decision::PENDING,
             next_timer: NONE,
@@ -383,8 +387,21 @@ impl PodState {
         k
     }
 
-    /// Start of the delete delivery.
+    /// Start of the delete delivery: the delete request, else the removal.
+    /// A removal only inferred by a relist starts none (nothing about the
+    /// deletion was measured), though it still ends the create delivery (see
+    /// [`PodState::gone_at`]).
     pub(crate) fn delete_start(&self) -> i64 {
+        if self.deletion_unobserved {
+            self.delete_req
+        } else {
+            self.delete_req.min(self.deleted)
+        }
+    }
+
+    /// When the pod was known to be deleting or gone (a kill of an
+    /// unfinished create delivery).
+    pub(crate) fn gone_at(&self) -> i64 {
         self.delete_req.min(self.deleted)
     }
 
@@ -624,7 +641,15 @@ impl PodState {
                     return true;
                 }
                 ("delete", "success") => self.delete_req = self.delete_req.min(t),
-                ("deleted", "success") => self.deleted = self.deleted.min(t),
+                ("deleted", "success") => {
+                    self.deleted = self.deleted.min(t);
+                    self.deletion_unobserved = false;
+                }
+                // Found missing by a relist: gone by `t`, when is unknown.
+                ("gone", "unobserved") if self.deleted == NONE || self.deletion_unobserved => {
+                    self.deleted = self.deleted.min(t);
+                    self.deletion_unobserved = true;
+                }
                 _ => {}
             },
             "schedule" => {

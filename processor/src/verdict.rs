@@ -97,7 +97,7 @@ fn create_candidate(pod: &PodState, cfg: &EngineConfig, now: i64) -> Option<(i64
     };
     let cands = [
         (f, DeliveryResult::Success),
-        (pod.delete_start(), DeliveryResult::Kill),
+        (pod.gone_at(), DeliveryResult::Kill),
         (d, DeliveryResult::Fail),
         (c.saturating_add(cfg.give_up_us), DeliveryResult::Abandoned),
     ];
@@ -161,7 +161,7 @@ pub(crate) fn retire_at(pod: &PodState, cfg: &EngineConfig) -> i64 {
         .saturating_add(SETTLE_US);
     if pod.created.is_set() {
         t = t.max(pod.created.t.saturating_add(cfg.give_up_us));
-    } else if pod.api_fail.is_none() && pod.delete_start() == NONE {
+    } else if pod.api_fail.is_none() && pod.gone_at() == NONE {
         // Never saw the create: keep it for a give-up horizon in case it is late.
         t = t.max(pod.last_event.saturating_add(cfg.give_up_us));
     }
@@ -354,6 +354,9 @@ fn create_delivery(
             d.summary = with_advice(s, &f);
         }
         DeliveryResult::Kill => {
+            if pod.deletion_unobserved && pod.delete_req == NONE {
+                d.flags.push("deletion:unobserved".into());
+            }
             let quick = decided - c <= cfg.slo.kill_diagnosis_after_us
                 || cfg.slo.ignore_delete_reason_namespaces.contains(ns);
             let f = if quick {
@@ -541,6 +544,10 @@ fn delete_delivery(
     d.finished_at_us = finished;
     let end = finished.unwrap_or(decided);
     d.sli_ms = Some((end - ds).max(0) / 1000);
+    if pod.deletion_unobserved {
+        // The removal time is when a relist found the pod gone: an upper bound.
+        d.flags.push("deletion:unobserved".into());
+    }
     let kill = if pod.killing != NONE && pod.killing >= ds {
         let host = if pod.killing_host != EMPTY {
             pod.killing_host

@@ -64,6 +64,70 @@ fn graceful_delete_succeeds_with_kill_time() {
 }
 
 #[test]
+fn a_deletion_found_by_a_relist_kills_without_a_delete_delivery() {
+    // Scheduled, then the watch lost sight of it; a relist 40 s later found it gone.
+    let lost = Pod::new("lost", T0);
+    // Deleting before the gap: the delete request starts a delete delivery,
+    // whose end is only bounded by the relist.
+    let going = Pod::new("going", T0);
+    let mut going_ev = going.healthy(5);
+    going_ev.push(going.op(100 * S, &["pod:delete:success"]));
+    going_ev.push(going.op(400 * S, &["pod:gone:unobserved"]));
+    // Seen deleted for real: the inference never overrides it.
+    let seen = Pod::new("seen", T0);
+    let mut ev = vec![
+        lost.create(0),
+        lost.op(20_000, &["schedule:binding:success"]),
+        lost.op(40 * S, &["pod:gone:unobserved"]),
+        seen.create(0),
+        seen.op(3 * S, &["pod:deleted:success"]),
+        seen.op(50 * S, &["pod:gone:unobserved"]),
+    ];
+    ev.extend(going_ev);
+    let out = run(EngineConfig::default(), &ev);
+    let ds = deliveries(&out);
+    let of = |name: &str, action: Action| {
+        ds.iter()
+            .filter(|d| d.name == name && d.action == action)
+            .collect::<Vec<_>>()
+    };
+
+    let lost_create = of("lost", Action::Create);
+    assert_eq!(lost_create.len(), 1);
+    assert_eq!(lost_create[0].result, DeliveryResult::Kill);
+    assert_eq!(lost_create[0].decided_at_us, T0 + 40 * S);
+    assert!(lost_create[0]
+        .flags
+        .contains(&"deletion:unobserved".to_string()));
+    assert!(of("lost", Action::Delete).is_empty(), "nothing to measure");
+
+    let going_delete = of("going", Action::Delete);
+    assert_eq!(going_delete.len(), 1, "{going_delete:?}");
+    assert_eq!(going_delete[0].created_at_us, T0 + 100 * S);
+    assert_eq!(going_delete[0].result, DeliveryResult::Success);
+    assert_eq!(going_delete[0].finished_at_us, Some(T0 + 400 * S));
+    assert!(going_delete[0]
+        .flags
+        .contains(&"deletion:unobserved".to_string()));
+    assert_eq!(
+        of("going", Action::Create)[0].result,
+        DeliveryResult::Success
+    );
+
+    let seen_create = of("seen", Action::Create);
+    assert_eq!(seen_create[0].result, DeliveryResult::Kill);
+    assert_eq!(seen_create[0].decided_at_us, T0 + 3 * S);
+    assert!(
+        seen_create[0].flags.is_empty(),
+        "{:?}",
+        seen_create[0].flags
+    );
+    let seen_delete = of("seen", Action::Delete);
+    assert_eq!(seen_delete.len(), 1);
+    assert!(seen_delete[0].flags.is_empty());
+}
+
+#[test]
 fn stuck_delete_blames_the_finalizer_through_the_tiers() {
     let p = Pod::new("del-stuck", T0);
     let mut engine = Engine::new(EngineConfig::default());

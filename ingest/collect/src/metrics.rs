@@ -31,6 +31,8 @@ pub struct CollectorMetrics {
     pub unresolved_uid: IntCounterVec,
     /// Watermark records acknowledged (one per partition per tick), by cluster.
     pub watermarks: IntCounterVec,
+    /// Pods found deleted by a relist (gone while no watch was looking), by cluster.
+    pub gone_pods: IntCounterVec,
     /// Last watermark time published, seconds since the epoch, by cluster.
     pub watermark_time: IntGaugeVec,
 }
@@ -82,6 +84,11 @@ impl CollectorMetrics {
             "Watermark records acknowledged (one per partition per tick).",
             &["cluster"],
         );
+        let gone_pods = counter(
+            "lunettes_collector_pods_gone_unwatched_total",
+            "Pods a relist no longer held, deleted while no watch was looking.",
+            &["cluster"],
+        );
         let publish_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "lunettes_collector_publish_latency_seconds",
@@ -124,6 +131,7 @@ impl CollectorMetrics {
             buffer_depth,
             unresolved_uid,
             watermarks,
+            gone_pods,
             watermark_time,
         }
     }

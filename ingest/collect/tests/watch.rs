@@ -376,6 +376,81 @@ async fn relist_after_410_publishes_nothing_twice_and_restart_resumes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_deleted_during_a_watch_gap_is_reported_by_the_relist() {
+    let broker = TestBroker::start();
+    let k = kafka(&broker.bootstrap(), "watch-gap", 3);
+    let p = publisher(&k, PublishOptions::default()).await;
+    let api: Shared = Arc::default();
+    let (pods, _) = fixtures();
+    {
+        let mut a = api.lock().unwrap();
+        for pod in &pods {
+            a.commit("pods", "ADDED", pod.clone());
+        }
+    }
+    let url = start_api(api.clone()).await;
+    let mut cfg = WatchConfig::new(vec![WatchTarget {
+        cluster: "w2".into(),
+        client: client(&url),
+    }]);
+    cfg.page_size = 2;
+    cfg.batch_linger = Duration::from_millis(50);
+    let (stop, task) = run(&cfg, &p);
+    let first = wait_stable(&p, "w2", 1).await;
+
+    // While the collector's watch is cut off (its version compacted), one pod
+    // is deleted: the DELETED event is gone with the compacted history.
+    let victim = pods[1]["metadata"]["uid"].as_str().unwrap().to_string();
+    let before = {
+        let mut a = api.lock().unwrap();
+        a.objects.remove(&("pods".to_string(), victim.clone()));
+        a.rv += 1;
+        a.compacted_below = a.rv + 1;
+        a.requests.len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.lock().unwrap().requests[before..]
+        .iter()
+        .filter(|(r, k)| r == "pods" && k == "list")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no relist after 410");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    api.lock().unwrap().compacted_below = 0;
+    let last = wait_stable(&p, "w2", first + 1).await;
+    stop.trigger();
+    task.await.unwrap().unwrap();
+    assert_eq!(last, first + 1, "one HyperEvent: the victim's deletion");
+    assert_eq!(
+        p.metrics().gone_pods.with_label_values(&["w2"]).get(),
+        1,
+        "counted"
+    );
+
+    let reads = read_topic(
+        &k,
+        &k.topics.hyperevents.name,
+        last as usize,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    );
+    let gone: Vec<_> = reads
+        .iter()
+        .map(|r| r.event())
+        .filter(|e| e.operations.iter().any(|o| o == "pod:gone:unobserved"))
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0].object.uid, victim);
+    assert_eq!(
+        gone[0].object.name,
+        pods[1]["metadata"]["name"].as_str().unwrap()
+    );
+}
+
 #[tokio::test]
 async fn kubeconfig_contexts_name_the_clusters() {
     let dir = tempfile::tempdir().unwrap();

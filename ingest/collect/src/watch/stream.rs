@@ -198,6 +198,8 @@ impl ResourceStream {
         let mut cont: Option<String> = None;
         let input = self.input();
         let mut line = 0u64;
+        // Every pod the list holds, to find those deleted while unwatched.
+        let mut listed = std::collections::HashSet::new();
         loop {
             let mut lp = ListParams::default().limit(self.page_size);
             if let Some(c) = &cont {
@@ -211,6 +213,9 @@ impl ResourceStream {
             for item in &page.items {
                 line += 1;
                 let probe: Probe = serde_json::from_str(item.get()).unwrap_or_default();
+                if self.resource == Resource::Pods && !probe.metadata.uid.is_empty() {
+                    listed.insert(probe.metadata.uid.clone());
+                }
                 // List items usually omit kind/apiVersion; the normalizer needs them.
                 let owned;
                 let bytes = if probe.kind.is_some() {
@@ -230,11 +235,42 @@ impl ResourceStream {
                 Some(c) if !c.is_empty() => cont = Some(c),
                 _ => {
                     let rv = page.metadata.resource_version;
+                    if self.resource == Resource::Pods {
+                        self.report_gone(&listed, &rv).await?;
+                    }
                     self.persist(&rv)?;
                     return Ok(Some(rv));
                 }
             }
         }
+    }
+
+    /// Publishes the deletion of every pod seen before but absent from the
+    /// complete list just read (deleted during a watch gap, so no `DELETED`
+    /// event will come), before the list's version is persisted.
+    async fn report_gone(
+        &self,
+        listed: &std::collections::HashSet<String>,
+        list_version: &str,
+    ) -> anyhow::Result<()> {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let mut batch = Batch::default();
+        let n = self
+            .normalizer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pods_missing_from_list(listed, now_us, list_version, &mut batch.events);
+        if n > 0 {
+            tracing::info!(cluster = %self.cluster, pods = n, "pods deleted while the watch was away");
+            self.publisher
+                .metrics()
+                .gone_pods
+                .with_label_values(&[self.cluster.as_str()])
+                .inc_by(n as u64);
+        }
+        self.flush(&mut batch).await
     }
 
     /// One watch request from `rv`; returns how it ended and the last
