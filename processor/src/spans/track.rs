@@ -272,6 +272,9 @@ pub(crate) fn on_event(
         return;
     }
     scratch.new_text();
+    // The field path's container, interned once per event (several matchers
+    // of one event name it).
+    let mut container: Option<Sym> = None;
     for trig in by_reason.iter().chain(cfg.event_any.iter()) {
         let m = &cfg.matchers[trig.matcher as usize];
         let inst = match &m.name_rex {
@@ -284,9 +287,15 @@ pub(crate) fn on_event(
                     cfg.spans[trig.span as usize].name_ref,
                     Some(NameRef::Containers { image: false, .. })
                 );
-                match crate::fields::container_of(field_path, "") {
-                    Some((name, _)) if per_container => interner.intern(name),
-                    _ => EMPTY,
+                if per_container {
+                    *container.get_or_insert_with(|| {
+                        match crate::fields::container_of(field_path, "") {
+                            Some((name, _)) => interner.intern(name),
+                            None => EMPTY,
+                        }
+                    })
+                } else {
+                    EMPTY
                 }
             }
         };
