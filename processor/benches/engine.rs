@@ -408,9 +408,20 @@ fn throughput(pods: u64) {
         // Dropping the output records is the consumer's work (a sink
         // serializes, then frees them); it is timed apart.
         let mut drop_cpu = 0.0;
+        // ENGINE_BENCH_DIGEST=1: a digest of every output record (Debug
+        // text, in order), to check that an optimisation changed nothing.
+        // Computed with the drop time, so that time is then meaningless.
+        let digest_on = std::env::var("ENGINE_BENCH_DIGEST").is_ok_and(|v| v == "1");
+        let st = foldhash::fast::FixedState::with_seed(11);
+        let mut digest = 0u64;
         let mut consume = |out: &mut Vec<Output>, counts: &mut [usize; 3]| {
             let t = thread_cpu_secs();
             tally(out, counts);
+            if digest_on {
+                digest = out
+                    .iter()
+                    .fold(digest, |acc, o| st.hash_one((acc, format!("{o:?}"))));
+            }
             out.clear();
             drop_cpu += thread_cpu_secs() - t;
         };
@@ -442,6 +453,9 @@ fn throughput(pods: u64) {
             counts[2],
             engine.stats()
         );
+        if digest_on {
+            println!("output digest [{label}]: {digest:016x}");
+        }
     }
 }
 
