@@ -4,7 +4,8 @@
 //! Run: `cargo bench -p lunettes-processor --bench engine`
 //! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_INFLIGHT` override the sizes,
 //! `ENGINE_BENCH_INFLIGHT=0` skips the memory run, `ENGINE_BENCH_SPANS=0|1`
-//! runs one configuration only). Times are the thread's CPU time: the machine
+//! runs one configuration only, `ENGINE_BENCH_DIGEST=1` prints a digest of
+//! every output record to compare builds). Times are the thread's CPU time: the machine
 //! is shared, and wall time would charge the engine for other processes.
 //!
 //! The input mimics what the simulator and real clusters send per pod: the
