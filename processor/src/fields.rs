@@ -84,7 +84,6 @@ pub(crate) fn pulled_duration(msg: &str) -> Option<i64> {
     let at = memchr::memrchr_iter(b'"', bytes).find(|&i| bytes[i..].starts_with(b"\" in "))?;
     let after = &msg[at + 5..];
     let first = after.split_whitespace().next()?;
-    let plain = crate::duration::parse_go_duration(first.trim_end_matches([',', '.'])).ok();
     if let Some(open) = memchr::memchr(b'(', after.as_bytes()) {
         let inner = &after[open + 1..];
         if let Some(w) = inner.split_whitespace().next() {
@@ -95,15 +94,18 @@ pub(crate) fn pulled_duration(msg: &str) -> Option<i64> {
             }
         }
     }
-    plain
+    // The plain duration only when the one including waiting is absent.
+    crate::duration::parse_go_duration(first.trim_end_matches([',', '.'])).ok()
 }
 
 /// The container an event is about: `spec.containers{name}` /
 /// `spec.initContainers{name}` in the field path, else the word after
 /// "container" in the message.
 pub(crate) fn container_of<'a>(field_path: &'a str, msg: &'a str) -> Option<(&'a str, bool)> {
-    if let Some(open) = field_path.find('{') {
-        let close = field_path[open..].find('}')? + open;
+    // `memchr` rather than `str::find(char)`, whose searcher setup cost more
+    // than the scan on these short paths.
+    if let Some(open) = memchr::memchr(b'{', field_path.as_bytes()) {
+        let close = memchr::memchr(b'}', &field_path.as_bytes()[open..])? + open;
         let init = field_path.starts_with("spec.initContainers");
         return Some((&field_path[open + 1..close], init));
     }
