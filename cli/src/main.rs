@@ -6,6 +6,14 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod inputs;
 
+/// mimalloc instead of the system allocator: the engine builds and the sinks
+/// free many small strings per verdict (a delivery and ~10 span records,
+/// each with its own cluster, namespace, pod, node and id strings), where
+/// glibc malloc spent ~a quarter of the engine's instructions (see
+/// BENCHMARKS.md, "Delivery engine").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lunettes-rs: pod delivery SLOs, diagnosis and traces for a fleet of Kubernetes clusters.
 #[derive(Parser)]
 #[command(name = "lunettes", version, about)]

@@ -4,7 +4,8 @@
 //! Run: `cargo bench -p lunettes-processor --bench engine`
 //! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_INFLIGHT` override the sizes,
 //! `ENGINE_BENCH_INFLIGHT=0` skips the memory run, `ENGINE_BENCH_SPANS=0|1`
-//! runs one configuration only). Times are the thread's CPU time: the machine
+//! runs one configuration only, `ENGINE_BENCH_DIGEST=1` prints a digest of
+//! every output record to compare builds). Times are the thread's CPU time: the machine
 //! is shared, and wall time would charge the engine for other processes.
 //!
 //! The input mimics what the simulator and real clusters send per pod: the
@@ -16,7 +17,7 @@
 
 #![allow(unsafe_code)] // the counting global allocator below
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
@@ -25,22 +26,27 @@ use lunettes_processor::{Engine, EngineConfig};
 use lunettes_schemas::{
     ContainerFacts, EventInfo, HyperEvent, Kind, ObjectRef, Output, PodFacts, Source, TimePrecision,
 };
+use mimalloc::MiMalloc;
 
+/// Counts the bytes requested (`Layout` sizes, whatever the allocator's own
+/// overhead) and allocates with mimalloc, the allocator the `lunettes`
+/// binary runs with: the memory figure is the engine's live heap, the
+/// throughput figure the binary's.
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
+        unsafe { MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
+        unsafe { MiMalloc.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
+        unsafe { MiMalloc.realloc(p, l, n) }
     }
 }
 
@@ -403,9 +409,20 @@ fn throughput(pods: u64) {
         // Dropping the output records is the consumer's work (a sink
         // serializes, then frees them); it is timed apart.
         let mut drop_cpu = 0.0;
+        // ENGINE_BENCH_DIGEST=1: a digest of every output record (Debug
+        // text, in order), to check that an optimisation changed nothing.
+        // Computed with the drop time, so that time is then meaningless.
+        let digest_on = std::env::var("ENGINE_BENCH_DIGEST").is_ok_and(|v| v == "1");
+        let st = foldhash::fast::FixedState::with_seed(11);
+        let mut digest = 0u64;
         let mut consume = |out: &mut Vec<Output>, counts: &mut [usize; 3]| {
             let t = thread_cpu_secs();
             tally(out, counts);
+            if digest_on {
+                digest = out
+                    .iter()
+                    .fold(digest, |acc, o| st.hash_one((acc, format!("{o:?}"))));
+            }
             out.clear();
             drop_cpu += thread_cpu_secs() - t;
         };
@@ -437,6 +454,9 @@ fn throughput(pods: u64) {
             counts[2],
             engine.stats()
         );
+        if digest_on {
+            println!("output digest [{label}]: {digest:016x}");
+        }
     }
 }
 

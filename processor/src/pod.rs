@@ -17,7 +17,7 @@ use lunettes_schemas::{HyperEvent, PodFacts, Source, TimePrecision};
 use smallvec::SmallVec;
 
 use crate::classify::{self, Found};
-use crate::fields::{container_of, first_quoted, pulled_duration, split_op};
+use crate::fields::{container_of, first_quoted, pull_duration_us, split_op};
 use crate::intern::{Interner, Sym, EMPTY};
 use crate::slo::{PodClass, SloConfig};
 use crate::spans::config::{SpanConfig, ValuePath};
@@ -765,11 +765,7 @@ impl PodState {
                 if e.reason == "Pulling" {
                     p.pulling.merge(stamp);
                 } else {
-                    let dur = if msg.contains("already present") {
-                        0
-                    } else {
-                        pulled_duration(msg).unwrap_or(-1)
-                    };
+                    let dur = pull_duration_us(msg);
                     let before = p.pulled;
                     p.pulled.merge(stamp);
                     if p.pulled != before || p.dur < 0 {

@@ -15,7 +15,6 @@ use lunettes_schemas::{Action, Delivery, DeliveryResult, Output};
 
 use crate::classify::{self, Derived, Found};
 use crate::diagnose::{diagnose, longest_phase, with_advice};
-use std::fmt::Write as _;
 
 use crate::duration::{human, Human};
 use crate::ids;
@@ -318,9 +317,20 @@ fn create_delivery(
     match r {
         DeliveryResult::Success => {
             let mut s = String::with_capacity(96);
-            let _ = write!(s, "{verb} in {} ({slo_txt})", Human(end - c));
+            for part in [verb, " in ", Human(end - c).render().as_str(), " ("] {
+                s.push_str(part);
+            }
+            slo_txt.push_to(&mut s);
+            s.push(')');
             if let Some((n, v)) = longest_phase(&tl) {
-                let _ = write!(s, "; longest phase {n} {}", Human(v * 1000));
+                for part in [
+                    "; longest phase ",
+                    n,
+                    " ",
+                    Human(v * 1000).render().as_str(),
+                ] {
+                    s.push_str(part);
+                }
             }
             if pod.ready_inferred {
                 d.flags.push("ready:inferred".into());
@@ -400,6 +410,19 @@ fn create_delivery(
 /// "SLO 1 min 30 s" or "best effort", written without an intermediate string.
 #[derive(Clone, Copy)]
 struct SloText(Option<i64>);
+
+impl SloText {
+    /// Appends the text to `s` (as `Display`, without `fmt` machinery).
+    fn push_to(self, s: &mut String) {
+        match self.0 {
+            Some(v) => {
+                s.push_str("SLO ");
+                s.push_str(Human(v).render().as_str());
+            }
+            None => s.push_str("best effort"),
+        }
+    }
+}
 
 impl std::fmt::Display for SloText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

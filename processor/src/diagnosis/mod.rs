@@ -45,7 +45,7 @@ mod lifecycle;
 mod memo;
 mod sandbox;
 mod scheduling;
-mod text;
+pub(crate) mod text;
 mod volume;
 
 pub use api::{classify_api_failure, infer_api_status};

@@ -144,6 +144,30 @@ enum Seg {
 pub(crate) struct Rex {
     pub id: u16,
     pub re: Regex,
+    /// For patterns of the shape `<plain literal>"([^"]+)"` (e.g.
+    /// `image "([^"]+)"`): the literal with its opening quote, matched by a
+    /// byte scan instead of the regex (see `track::quoted_capture`).
+    pub quoted: Option<Box<str>>,
+}
+
+impl Rex {
+    /// Compiles `pattern` (id 0: the config assigns ids).
+    pub(crate) fn new(pattern: &str) -> Result<Rex, regex::Error> {
+        let quoted = pattern
+            .strip_suffix("\"([^\"]+)\"")
+            .filter(|lit| {
+                !lit.is_empty()
+                    && lit.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-' | b':')
+                    })
+            })
+            .map(|lit| format!("{lit}\"").into());
+        Ok(Rex {
+            id: 0,
+            re: Regex::new(pattern)?,
+            quoted,
+        })
+    }
 }
 
 /// A compiled event matcher.
@@ -516,8 +540,8 @@ fn compile_matcher(m: &RawMatcher, key: &str) -> Result<(Matcher, MatchKind), Co
         if s.is_empty() {
             return Ok(None);
         }
-        Regex::new(s)
-            .map(|re| Some(Rex { id: 0, re }))
+        Rex::new(s)
+            .map(Some)
             .map_err(|e| ConfigError::value(WHAT, format!("{key}.{field}"), e.to_string()))
     };
     let name_rex = rex(&m.name_rex, "NameRex")?;

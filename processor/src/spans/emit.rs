@@ -38,7 +38,8 @@ pub(crate) fn emit_spans(
     let interner = ctx.interner;
     let end = d.finished_at_us.unwrap_or(d.decided_at_us);
     let root_name = &*cfg.root_names[action as usize];
-    let root_id = ids::span_id(&d.trace_id, root_name, "");
+    let span_ids = ids::SpanIds::new(&d.trace_id);
+    let root_id = span_ids.id(root_name, "");
     let failed = !matches!(d.result, DeliveryResult::Success);
     let mut metric_attrs = BTreeMap::new();
     let mut root_attrs = BTreeMap::new();
@@ -153,7 +154,7 @@ pub(crate) fn emit_spans(
                 flags.push(f);
             }
         }
-        let id = ids::span_id(&d.trace_id, &def.name, inst);
+        let id = span_ids.id(&def.name, inst);
         out.push(Output::Span(record(
             &def.name,
             inst,

@@ -12,6 +12,7 @@
 use lunettes_schemas::{Action, SpanOwner};
 use smallvec::SmallVec;
 
+use crate::diagnosis::text::find_bytes;
 use crate::fasthash::{hash64, FastMap};
 use crate::intern::{Interner, Sym, EMPTY};
 use crate::pod::PodState;
@@ -141,6 +142,10 @@ impl Scratch {
 
     /// Group 1 (else the whole match) of `rex` on `text`.
     fn capture<'a>(&mut self, rex: &Rex, text: &'a str) -> Option<&'a str> {
+        if let Some(open) = &rex.quoted {
+            let (a, b) = quoted_capture(open.as_bytes(), text)?;
+            return text.get(a as usize..b as usize);
+        }
         let span = match self.memo.iter().find(|(id, _)| *id == rex.id) {
             Some(&(_, span)) => span,
             None => {
@@ -187,6 +192,27 @@ impl Scratch {
             .and_then(|_| locs.get(1).or_else(|| locs.get(0)))
             .map(|(a, b)| (a as u32, b as u32))
     }
+}
+
+/// Group 1 of `<literal>"([^"]+)"` on `text`, `open` being the literal and
+/// its opening quote, without the regex: texts with a printed value (a pull
+/// duration, an image size) never repeat, so the answer cache cannot help
+/// them, and a scan costs a fraction of a regex search. Same leftmost-first
+/// answer: the first occurrence of `open` followed by a non-empty run of
+/// non-quote bytes and a quote.
+pub(crate) fn quoted_capture(open: &[u8], text: &str) -> Option<ByteSpan> {
+    let t = text.as_bytes();
+    let mut from = 0;
+    while let Some(p) = find_bytes(&t[from..], open) {
+        let start = from + p + open.len();
+        match memchr::memchr(b'"', &t[start..]) {
+            Some(0) => from += p + 1,
+            Some(n) => return Some((start as u32, (start + n) as u32)),
+            // No quote after this one: no later occurrence can close either.
+            None => return None,
+        }
+    }
+    None
 }
 
 /// Records the marks an operation string triggers (`segs`: its
@@ -272,6 +298,9 @@ pub(crate) fn on_event(
         return;
     }
     scratch.new_text();
+    // The field path's container, interned once per event (several matchers
+    // of one event name it).
+    let mut container: Option<Sym> = None;
     for trig in by_reason.iter().chain(cfg.event_any.iter()) {
         let m = &cfg.matchers[trig.matcher as usize];
         let inst = match &m.name_rex {
@@ -284,9 +313,15 @@ pub(crate) fn on_event(
                     cfg.spans[trig.span as usize].name_ref,
                     Some(NameRef::Containers { image: false, .. })
                 );
-                match crate::fields::container_of(field_path, "") {
-                    Some((name, _)) if per_container => interner.intern(name),
-                    _ => EMPTY,
+                if per_container {
+                    *container.get_or_insert_with(|| {
+                        match crate::fields::container_of(field_path, "") {
+                            Some((name, _)) => interner.intern(name),
+                            None => EMPTY,
+                        }
+                    })
+                } else {
+                    EMPTY
                 }
             }
         };
@@ -489,6 +524,32 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn only_plain_quoted_patterns_take_the_scan() {
+        let q = |p: &str| Rex::new(p).unwrap().quoted.map(String::from);
+        assert_eq!(q("image \"([^\"]+)\""), Some("image \"".into()));
+        assert_eq!(q("ontainer:? \"?([^\"\\s]+)"), None);
+        assert_eq!(q("(?i)image \"([^\"]+)\""), None);
+        assert_eq!(q("im.ge \"([^\"]+)\""), None);
+        assert_eq!(q("\"([^\"]+)\""), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The byte scan gives the regex's group 1 on any text.
+        #[test]
+        fn quoted_capture_equals_the_regex(
+            text in "[ima ge\"x\\né]{0,24}",
+            lit in prop::sample::select(vec!["image ", "a", "ge", "image"]),
+        ) {
+            let pattern = format!("{lit}\"([^\"]+)\"");
+            let rex = Rex::new(&pattern).unwrap();
+            let open = rex.quoted.as_deref().unwrap();
+            let want = rex.re.captures(&text).and_then(|c| c.get(1)).map(|m| (m.start() as u32, m.end() as u32));
+            prop_assert_eq!(quoted_capture(open.as_bytes(), &text), want);
+        }
     }
 
     proptest! {
