@@ -119,7 +119,7 @@ impl FastSchema {
         compile(schema, None, &names, 0)
     }
 
-    /// Whether this is a union with a `null` branch.
+    /// The index of the `null` branch among union `branches`, if any.
     fn null_branch(branches: &[FastSchema]) -> Option<usize> {
         branches.iter().position(|b| matches!(b, FastSchema::Null))
     }
