@@ -6,6 +6,11 @@
 //! older versions registered with [`Registry::register`]) and resolve the
 //! datum against their own reader schema, so adding an optional field is a
 //! compatible change in both directions.
+//!
+//! When the writer schema is the reader's own (the common case: same
+//! fingerprint), values are encoded and decoded directly by
+//! [`crate::avro_fast`], without apache-avro's intermediate `Value` tree;
+//! resolution between different schema versions goes through apache-avro.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -16,6 +21,7 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::avro_fast::{self, FastSchema};
 use crate::{DeadLetter, Delivery, HyperEvent, SpanRecord, WindowRow};
 
 /// Schema text of the HyperEvent (`schemas/avro/hyperevent.avsc`).
@@ -65,6 +71,8 @@ pub struct ParsedSchema {
     pub schema: Schema,
     /// CRC-64-AVRO fingerprint as written in the single-object header.
     pub fingerprint: [u8; 8],
+    /// The schema compiled for the direct codec, when it supports it.
+    fast: Option<FastSchema>,
 }
 
 impl ParsedSchema {
@@ -74,10 +82,18 @@ impl ParsedSchema {
         let fp = schema.fingerprint::<Rabin>();
         let mut fingerprint = [0u8; 8];
         fingerprint.copy_from_slice(&fp.bytes[..8]);
+        let fast = FastSchema::compile(&schema);
         Ok(ParsedSchema {
             schema,
             fingerprint,
+            fast,
         })
+    }
+
+    /// The schema compiled for [`crate::avro_fast`], or `None` when it uses
+    /// a type the direct codec does not support.
+    pub fn fast(&self) -> Option<&FastSchema> {
+        self.fast.as_ref()
     }
 
     /// The fingerprint as a little-endian integer.
@@ -109,14 +125,44 @@ pub fn encode<T: AvroRecord>(value: &T) -> Result<Vec<u8>, AvroError> {
 }
 
 /// Encodes `value` with an explicit writer schema (used to test evolution).
+///
+/// Uses the direct codec when the schema supports it, and apache-avro's
+/// `Value` path for values the direct codec cannot write (a struct whose
+/// fields are not in schema order, a `serde_json::Value` object).
 pub fn encode_with<T: Serialize>(writer: &ParsedSchema, value: &T) -> Result<Vec<u8>, AvroError> {
-    let v = apache_avro::to_value(value)?.resolve(&writer.schema)?;
-    let datum = apache_avro::to_avro_datum(&writer.schema, v)?;
-    let mut out = Vec::with_capacity(10 + datum.len());
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&writer.fingerprint);
-    out.extend_from_slice(&datum);
+    if let Some(fast) = &writer.fast {
+        if avro_fast::to_datum(fast, value, &mut out).is_ok() {
+            return Ok(out);
+        }
+        out.truncate(MAGIC.len() + 8);
+    }
+    out.extend_from_slice(&encode_datum_slow(writer, value)?);
     Ok(out)
+}
+
+/// Encodes `value` as a bare datum through apache-avro's `Value` (the
+/// reference path the direct codec is tested against).
+pub fn encode_datum_slow<T: Serialize>(
+    writer: &ParsedSchema,
+    value: &T,
+) -> Result<Vec<u8>, AvroError> {
+    let v = apache_avro::to_value(value)?.resolve(&writer.schema)?;
+    Ok(apache_avro::to_avro_datum(&writer.schema, v)?)
+}
+
+/// Decodes a bare datum through apache-avro's `Value`, resolving `writer`
+/// against `reader` when given (the reference path of the direct codec).
+pub fn decode_datum_slow<T: DeserializeOwned>(
+    writer: &ParsedSchema,
+    mut datum: &[u8],
+    reader: Option<&ParsedSchema>,
+) -> Result<T, AvroError> {
+    let value: Value =
+        apache_avro::from_avro_datum(&writer.schema, &mut datum, reader.map(|r| &r.schema))?;
+    Ok(apache_avro::from_value::<T>(&value)?)
 }
 
 /// Splits a single-object value into its fingerprint and datum.
@@ -179,21 +225,22 @@ impl Registry {
         bytes: &[u8],
         reader: &ParsedSchema,
     ) -> Result<T, AvroError> {
-        let (fp, mut datum) = split_header(bytes)?;
-        let writer = if fp == reader.fingerprint {
-            reader
-        } else {
-            self.writers
-                .get(&fp)
-                .copied()
-                .ok_or(AvroError::UnknownFingerprint(u64::from_le_bytes(fp)))?
-        };
-        let reader_schema = if std::ptr::eq(writer, reader) {
-            None
-        } else {
-            Some(&reader.schema)
-        };
-        let value: Value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader_schema)?;
-        Ok(apache_avro::from_value::<T>(&value)?)
+        let (fp, datum) = split_header(bytes)?;
+        if fp == reader.fingerprint {
+            if let Some(fast) = &reader.fast {
+                // The direct codec; on error, let apache-avro have the final
+                // word (and the error message) on the same bytes.
+                if let Ok(v) = avro_fast::from_datum(fast, datum) {
+                    return Ok(v);
+                }
+            }
+            return decode_datum_slow(reader, datum, None);
+        }
+        let writer = self
+            .writers
+            .get(&fp)
+            .copied()
+            .ok_or(AvroError::UnknownFingerprint(u64::from_le_bytes(fp)))?;
+        decode_datum_slow(writer, datum, Some(reader))
     }
 }

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod avro;
+pub mod avro_fast;
 mod deadletter;
 mod hyperevent;
 mod output;

@@ -56,7 +56,7 @@ pub struct ClickHouseArgs {
     /// Flush a table's batch at this size: bytes, or with KiB/MiB/GiB.
     #[arg(long, value_parser = parse_bytes)]
     pub batch_bytes: Option<usize>,
-    /// Flush a batch when its oldest row waited this long (e.g. 1s, 250ms).
+    /// Flush a batch when its oldest row waited this long (e.g. 1s, 250ms; default 500ms).
     #[arg(long, value_parser = parse_millis)]
     pub batch_linger: Option<u64>,
     /// Also write the HyperEvents topic into the `hyperevents` table.

@@ -236,6 +236,6 @@ mod tests {
         .unwrap();
         let v = c.validate().unwrap();
         assert_eq!(v.config.batch.max_rows, 10_000);
-        assert_eq!(v.config.batch.linger_ms, 1_000);
+        assert_eq!(v.config.batch.linger_ms, 500);
     }
 }

@@ -30,7 +30,10 @@ impl Default for BatchConfig {
         BatchConfig {
             max_rows: 50_000,
             max_bytes: 16 << 20,
-            linger_ms: 1_000,
+            // 500 ms: at 10k rows/s a 1 s linger put ingest-to-row p99 at
+            // 2.0-2.4 s (goal 2 s), 500 ms at 1.25-1.8 s; above 20k rows/s the
+            // batches still reach 10k rows (BENCHMARKS.md, ClickHouse sink).
+            linger_ms: 500,
         }
     }
 }
