@@ -25,6 +25,7 @@ fn start(
     kafka: &KafkaConfig,
     group: &str,
     name: &str,
+    batch: (usize, Duration),
 ) -> (
     lunettes_runtime::shutdown::ShutdownTrigger,
     std::thread::JoinHandle<Result<RunSummary, WorkerError>>,
@@ -34,8 +35,7 @@ fn start(
     let metrics = WorkerMetrics::register(&prometheus::Registry::new()).unwrap();
     let mut cfg = ProcessorConfig::new(kafka.clone(), group);
     cfg.client_id = name.to_string();
-    cfg.batch_records = 300;
-    cfg.batch_interval = Duration::from_millis(500);
+    (cfg.batch_records, cfg.batch_interval) = batch;
     let handle = std::thread::spawn(move || run(&cfg, engine, metrics, &control, None));
     (trigger, handle)
 }
@@ -62,7 +62,17 @@ async fn rejected_outputs_stop_the_worker_uncommitted_and_a_successor_repeats_no
     let mut answers = vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR; 4];
     answers.extend([RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000]);
     mock.request_errors(RDKafkaApiKey::Produce, &answers);
-    let (_a_trigger, a) = start(&kafka, group, "proc-a");
+    // a's first batch is the whole input (or 20 s), so its outputs span many
+    // produce requests and it can commit nothing before the refusals: what is
+    // tested is outputs acknowledged but never committed. (The mock cluster
+    // answers ListOffsets by timestamp unreliably, so a successor's rebuild
+    // from a horizon is left to recovery.rs on a real broker.)
+    let (_a_trigger, a) = start(
+        &kafka,
+        group,
+        "proc-a",
+        (total as usize, Duration::from_secs(20)),
+    );
     let err = a
         .join()
         .unwrap()
@@ -72,24 +82,21 @@ async fn rejected_outputs_stop_the_worker_uncommitted_and_a_successor_repeats_no
         "stopped for the refused outputs: {err}"
     );
     let committed_at_fault = committed_total(&kafka, group, PARTITIONS);
-    assert!(
-        committed_at_fault < total,
-        "a cannot have committed everything: {committed_at_fault}/{total}"
+    assert_eq!(
+        committed_at_fault, 0,
+        "nothing committed while outputs of the batch were refused (of {total})"
     );
 
     // The broker recovers; b takes over and finishes.
     mock.clear_request_errors(RDKafkaApiKey::Produce);
-    let (b_trigger, b) = start(&kafka, group, "proc-b");
+    let (b_trigger, b) = start(&kafka, group, "proc-b", (300, Duration::from_millis(500)));
     wait_caught_up(&kafka, group, PARTITIONS, Duration::from_secs(180));
     b_trigger.trigger();
     let summary = b.join().unwrap().expect("successor ran cleanly");
-    if committed_at_fault > 0 {
-        assert!(summary.counts.rebuilt > 0, "b rebuilt state: {summary:?}");
-    }
     // a's first produce requests were acknowledged: b found those outputs on
     // the topics and did not write them again.
     assert!(summary.counts.suppressed > 0, "{summary:?}");
-    eprintln!("committed at the fault {committed_at_fault}/{total}; b: {summary:?}");
+    eprintln!("b: {summary:?}");
 
     let expected = expected_outputs(&input);
     let actual = actual_outputs(&kafka, output_names(&kafka), PARTITIONS, Some(false));
