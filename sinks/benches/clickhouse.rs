@@ -8,8 +8,10 @@
 //! 2. encode+send: RowBinary serialization and HTTP streaming by the
 //!    `clickhouse` crate into a local HTTP endpoint that only drains the body
 //!    (the Rust side of an insert, without any server work), rows/s.
-//! 3. server ingest: the same inserts into the real ClickHouse engine (chdb
-//!    behind the dev HTTP server), rows/s end to end.
+//! 3. server ingest: the sink's transcoded RowBinary bodies into the real
+//!    ClickHouse engine (chdb behind the dev HTTP server), rows/s end to
+//!    end; the stored rows are read back and compared with the reference
+//!    path's `DeliveryRow`s.
 //! 4. latency: a steady load of delivery records produced to a tansu broker
 //!    at `LUNETTES_BENCH_RATE` records/s (default 10000) for
 //!    `LUNETTES_BENCH_SECONDS` (default 20) through the running sink;
@@ -394,19 +396,44 @@ async fn main() {
         RetryConfig::default(),
         Duration::from_secs(300),
     );
+    // The bodies the sink sends: transcoded records.
+    let bodies: Vec<RowBinary> = records
+        .chunks(50_000)
+        .map(|chunk| {
+            let mut buf = Vec::new();
+            for r in chunk {
+                DeliveryTranscoder::global()
+                    .unwrap()
+                    .append(r, &mut buf)
+                    .unwrap();
+            }
+            RowBinary {
+                columns: &DELIVERY_COLUMNS,
+                bytes: buf.into(),
+                rows: chunk.len(),
+            }
+        })
+        .collect();
     let t = Instant::now();
-    for (k, chunk) in rows.chunks(50_000).enumerate() {
-        svc.insert("deliveries", chunk, &format!("bench/{k}"), None, |_, _| {})
+    for (k, body) in bodies.iter().enumerate() {
+        svc.insert("deliveries", body, &format!("bench/{k}"), None, |_, _| {})
             .await
             .unwrap();
     }
     let ingest = rows_n as f64 / t.elapsed().as_secs_f64();
-    let stored = server
-        .query_text("bench", "SELECT count() FROM deliveries FINAL")
+    // The engine holds exactly the rows of the reference path.
+    let mut stored: Vec<DeliveryRow> = svc
+        .client()
+        .query("SELECT ?fields FROM deliveries FINAL")
+        .fetch_all()
         .await
         .unwrap();
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(stored == rows, "ClickHouse stored the reference rows");
     println!(
-        "ingest   into chdb via the dev HTTP server: {ingest:>12.0} rows/s ({stored} rows stored)"
+        "ingest   into chdb via the dev HTTP server: {ingest:>12.0} rows/s ({} rows stored, equal to the reference path's rows)",
+        stored.len()
     );
 
     // 4. Steady load through broker and sink.
