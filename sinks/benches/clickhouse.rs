@@ -1,20 +1,32 @@
 //! ClickHouse sink benchmark: where the time of a delivery row goes.
 //!
-//! Run: `cargo bench -p lunettes-sinks --bench clickhouse` (release). Four
-//! numbers, measured separately so none hides another:
+//! Run: `cargo bench -p lunettes-sinks --bench clickhouse` (release). Five
+//! numbers, the first four measured separately so none hides another:
 //!
 //! 1. decode: Avro single-object decode + conversion to `DeliveryRow`, rows/s
 //!    on one core (what the sink does per Kafka record).
 //! 2. encode+send: RowBinary serialization and HTTP streaming by the
 //!    `clickhouse` crate into a local HTTP endpoint that only drains the body
 //!    (the Rust side of an insert, without any server work), rows/s.
-//! 3. server ingest: the same inserts into the real ClickHouse engine (chdb
-//!    behind the dev HTTP server), rows/s end to end.
+//! 3. server ingest: the sink's transcoded RowBinary bodies into the real
+//!    ClickHouse engine (chdb behind the dev HTTP server), rows/s end to
+//!    end; the stored rows are read back and compared with the reference
+//!    path's `DeliveryRow`s.
 //! 4. latency: a steady load of delivery records produced to a tansu broker
 //!    at `LUNETTES_BENCH_RATE` records/s (default 10000) for
 //!    `LUNETTES_BENCH_SECONDS` (default 20) through the running sink;
 //!    p50/p99 of Kafka record timestamp -> ClickHouse acknowledged the row.
+//! 5. sink per core (printed first): the whole per-row work of the sink on
+//!    one thread, Avro payloads -> rows -> RowBinary -> HTTP insert into the
+//!    discarding endpoint, in CPU time of that thread (the endpoint runs on
+//!    other threads), as rows per CPU-second. Three paths, alternating rounds,
+//!    best of 3: the sink's transcoder (Avro straight to RowBinary), the
+//!    former path (decode into `Delivery`, move into `DeliveryRow`, the
+//!    crate's RowBinary encoder), and a floor: the same payload bytes copied
+//!    into one body and sent the same way (no per-row work beyond a memcpy),
+//!    which bounds what any decoder could reach on this path.
 //!
+//! `LUNETTES_BENCH_QUICK=1` stops after stages 5, 1 and 2.
 //! `LUNETTES_BENCH_ROWS` (default 200000) sets the row count of 1-3,
 //! `LUNETTES_BENCH_LINGER_MS` (default: the sink's default, 500) the linger of 4.
 //! Stage 1 also decodes the same records through apache-avro's generic
@@ -32,6 +44,8 @@ use lunettes_schemas::avro::AvroRecord;
 use lunettes_schemas::{avro, Action, Delivery, DeliveryResult, Phases};
 use lunettes_sinks::clickhouse::config::ClickHouseSinkConfig;
 use lunettes_sinks::clickhouse::request_builder::DeliveryRow;
+use lunettes_sinks::clickhouse::rowbinary::{DeliveryTranscoder, DELIVERY_COLUMNS};
+use lunettes_sinks::clickhouse::service::RowBinary;
 use lunettes_sinks::clickhouse::{
     migrate, run, ClickHouseService, MigrateOptions, RunHooks, RunStats, SinkMetrics,
 };
@@ -170,6 +184,104 @@ async fn discard_server() -> std::net::SocketAddr {
     addr
 }
 
+/// CPU time of the calling thread (Linux `schedstat`: ns on a CPU).
+fn thread_cpu() -> Duration {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    Duration::from_nanos(s.split_whitespace().next().unwrap().parse().unwrap())
+}
+
+/// Stage 5: rows per CPU-second of one sink thread for each path.
+fn sink_per_core(records: Arc<Vec<Vec<u8>>>, addr: std::net::SocketAddr) {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let client = clickhouse::Client::default()
+                .with_url(format!("http://{addr}"))
+                .with_validation(false);
+            let svc =
+                ClickHouseService::new(client, RetryConfig::default(), Duration::from_secs(60));
+            let n = records.len();
+            let batch = 50_000;
+            let mut best = [0f64; 3];
+            let mut wall = [0f64; 3];
+            for _ in 0..3 {
+                for (k, best) in best.iter_mut().enumerate() {
+                    let (t, cpu) = (Instant::now(), thread_cpu());
+                    for chunk in records.chunks(batch) {
+                        match k {
+                            0 => {
+                                let tc = DeliveryTranscoder::global().unwrap();
+                                let mut buf = Vec::new();
+                                for r in chunk {
+                                    tc.append(r, &mut buf).unwrap();
+                                }
+                                let body = RowBinary {
+                                    columns: &DELIVERY_COLUMNS,
+                                    bytes: buf.into(),
+                                    rows: chunk.len(),
+                                };
+                                svc.insert("deliveries", &body, "", None, |_, _| {})
+                                    .await
+                                    .unwrap();
+                            }
+                            1 => {
+                                let rows: Vec<DeliveryRow> = chunk
+                                    .iter()
+                                    .map(|r| DeliveryRow::from(avro::decode::<Delivery>(r).unwrap()))
+                                    .collect();
+                                svc.insert("deliveries", &rows[..], "", None, |_, _| {})
+                                    .await
+                                    .unwrap();
+                            }
+                            _ => {
+                                let mut buf = Vec::new();
+                                for r in chunk {
+                                    buf.extend_from_slice(r);
+                                }
+                                let body = RowBinary {
+                                    columns: &DELIVERY_COLUMNS,
+                                    bytes: buf.into(),
+                                    rows: chunk.len(),
+                                };
+                                svc.insert("deliveries", &body, "", None, |_, _| {})
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    }
+                    let cpu = (thread_cpu() - cpu).as_secs_f64();
+                    *best = best.max(n as f64 / cpu);
+                    wall[k] = wall[k].max(n as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            let [new, old, floor] = best;
+            println!(
+                "per core transcoder: Avro -> RowBinary -> HTTP: {new:>12.0} rows per CPU-second ({:.0} rows/s wall; goal >= 500k: {})",
+                wall[0],
+                if new >= 500_000.0 { "met" } else { "not met" }
+            );
+            println!(
+                "per core former path: Avro -> Delivery -> DeliveryRow -> crate RowBinary -> HTTP: {old:>12.0} rows per CPU-second ({:.0} rows/s wall)",
+                wall[1]
+            );
+            println!(
+                "per core floor: payload memcpy -> HTTP:     {floor:>12.0} rows per CPU-second ({:.0} rows/s wall)",
+                wall[2]
+            );
+            println!(
+                "per core transcoder {:.2}x the former path; at {:.0}% of the memcpy floor's rate",
+                new / old,
+                100.0 * new / floor
+            );
+        });
+    })
+    .join()
+    .unwrap();
+}
+
 fn percentile(h: &prometheus::proto::Histogram, q: f64) -> f64 {
     let total = h.get_sample_count() as f64;
     let target = total * q;
@@ -201,6 +313,12 @@ async fn main() {
         .collect();
     let avg_bytes = records.iter().map(Vec::len).sum::<usize>() / rows_n;
     println!("clickhouse sink bench: {rows_n} delivery rows, {avg_bytes} Avro bytes per record");
+    let quick = std::env::var("LUNETTES_BENCH_QUICK").is_ok_and(|v| v == "1");
+
+    // 5. The sink's per-row work on one thread, in CPU time.
+    let addr = discard_server().await;
+    let records = Arc::new(records);
+    sink_per_core(records.clone(), addr);
 
     // 1. Avro decode + row conversion, against the same through apache-avro's
     // generic Value (the path the sink took before the direct decoder).
@@ -245,7 +363,6 @@ async fn main() {
     );
 
     // 2. RowBinary encode + HTTP streaming, server side discarded.
-    let addr = discard_server().await;
     let client = clickhouse::Client::default()
         .with_url(format!("http://{addr}"))
         .with_validation(false);
@@ -258,6 +375,9 @@ async fn main() {
     }
     let encode = rows_n as f64 / t.elapsed().as_secs_f64();
     println!("encode   RowBinary + HTTP (discarded):      {encode:>12.0} rows/s");
+    if quick {
+        return;
+    }
 
     // 3. Into the ClickHouse engine.
     let server = DevClickHouse::start();
@@ -276,19 +396,44 @@ async fn main() {
         RetryConfig::default(),
         Duration::from_secs(300),
     );
+    // The bodies the sink sends: transcoded records.
+    let bodies: Vec<RowBinary> = records
+        .chunks(50_000)
+        .map(|chunk| {
+            let mut buf = Vec::new();
+            for r in chunk {
+                DeliveryTranscoder::global()
+                    .unwrap()
+                    .append(r, &mut buf)
+                    .unwrap();
+            }
+            RowBinary {
+                columns: &DELIVERY_COLUMNS,
+                bytes: buf.into(),
+                rows: chunk.len(),
+            }
+        })
+        .collect();
     let t = Instant::now();
-    for (k, chunk) in rows.chunks(50_000).enumerate() {
-        svc.insert("deliveries", chunk, &format!("bench/{k}"), None, |_, _| {})
+    for (k, body) in bodies.iter().enumerate() {
+        svc.insert("deliveries", body, &format!("bench/{k}"), None, |_, _| {})
             .await
             .unwrap();
     }
     let ingest = rows_n as f64 / t.elapsed().as_secs_f64();
-    let stored = server
-        .query_text("bench", "SELECT count() FROM deliveries FINAL")
+    // The engine holds exactly the rows of the reference path.
+    let mut stored: Vec<DeliveryRow> = svc
+        .client()
+        .query("SELECT ?fields FROM deliveries FINAL")
+        .fetch_all()
         .await
         .unwrap();
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(stored == rows, "ClickHouse stored the reference rows");
     println!(
-        "ingest   into chdb via the dev HTTP server: {ingest:>12.0} rows/s ({stored} rows stored)"
+        "ingest   into chdb via the dev HTTP server: {ingest:>12.0} rows/s ({} rows stored, equal to the reference path's rows)",
+        stored.len()
     );
 
     // 4. Steady load through broker and sink.

@@ -2,7 +2,8 @@
 //! RowBinary inserts.
 //!
 //! Laid out by role, like Vector's sinks: [`config`] (what the operator
-//! sets), [`request_builder`] (records to rows), [`service`] (one insert,
+//! sets), [`request_builder`] (records to rows; [`rowbinary`] transcodes delivery
+//! records straight to RowBinary), [`service`] (one insert,
 //! retried, classified by [`error`]), [`sink`] (the consume-batch-insert-commit
 //! loop), plus [`migrate`] (the versioned schema in `schemas/clickhouse/`)
 //! and [`metrics`]. The guarantees and the SQL to read the tables are in
@@ -13,6 +14,7 @@ pub mod error;
 pub mod metrics;
 pub mod migrate;
 pub mod request_builder;
+pub mod rowbinary;
 pub mod service;
 pub mod sink;
 

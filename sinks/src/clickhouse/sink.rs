@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lunettes_runtime::telemetry::Readiness;
 use lunettes_runtime::Shutdown;
 use lunettes_schemas::avro::{self, AvroRecord};
-use lunettes_schemas::{Delivery, HyperEvent, SpanRecord, WindowRow};
+use lunettes_schemas::{HyperEvent, SpanRecord, WindowRow};
 use prometheus::IntGaugeVec;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -39,9 +39,10 @@ use super::error::{is_retriable, Error, Result};
 use super::metrics::SinkMetrics;
 use super::migrate::{migrate, MigrateOptions};
 use super::request_builder::{
-    hyperevent_row, window_row, Converted, DeliveryRow, HyperEventRow, SpanRow, WindowRowCh,
+    hyperevent_row, window_row, Converted, HyperEventRow, SpanRow, WindowRowCh,
 };
-use super::service::ClickHouseService;
+use super::rowbinary::{DeliveryTranscoder, DELIVERY_COLUMNS};
+use super::service::{ClickHouseService, InsertBody, RowBinary};
 use crate::util::batch::{Batch, BatchConfig, FlushReason, OffsetRanges};
 use crate::util::retry::{Backoff, RetryError};
 
@@ -117,7 +118,11 @@ impl ConsumerContext for SinkContext {}
 
 #[derive(Default)]
 struct Batches {
-    deliveries: Batch<DeliveryRow>,
+    /// Delivery rows are transcoded to RowBinary on arrival
+    /// ([`DeliveryTranscoder`]): the batch keeps their provenance, the rows
+    /// themselves are in `delivery_bytes`.
+    deliveries: Batch<()>,
+    delivery_bytes: Vec<u8>,
     spans: Batch<SpanRow>,
     windows: Batch<WindowRowCh>,
     hyperevents: Batch<HyperEventRow>,
@@ -158,6 +163,19 @@ fn take<R>(
     Some((b.take(), reason))
 }
 
+/// [`take`], with the rows moved out as the insert body.
+fn take_rows<R>(
+    b: &mut Batch<R>,
+    c: &BatchConfig,
+    now: Instant,
+    drain: bool,
+) -> Option<(Batch<R>, FlushReason, Vec<R>)> {
+    take(b, c, now, drain).map(|(mut b, reason)| {
+        let rows = std::mem::take(&mut b.rows);
+        (b, reason, rows)
+    })
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -168,6 +186,7 @@ fn now_ms() -> i64 {
 /// The sink's state between messages.
 struct SinkCore {
     config: ValidatedConfig,
+    transcoder: &'static DeliveryTranscoder,
     service: ClickHouseService,
     metrics: SinkMetrics,
     batches: Batches,
@@ -205,7 +224,14 @@ impl SinkCore {
         };
         match table {
             Table::Deliveries => {
-                ctx.place::<Delivery, _>(&mut self.batches.deliveries, |d| Ok(Ok(d.into())))
+                let out = &mut self.batches.delivery_bytes;
+                match self.transcoder.append(payload, out) {
+                    Ok(()) => self
+                        .batches
+                        .deliveries
+                        .push((), payload.len(), produced_ms, at),
+                    Err(e) => ctx.reject(&mut self.batches.deliveries, &e.to_string()),
+                }
             }
             Table::Spans => ctx
                 .place::<SpanRecord, _>(&mut self.batches.spans, |s| Ok(Ok(SpanRow::try_from(s)?))),
@@ -222,10 +248,17 @@ impl SinkCore {
     async fn flush(&mut self, drain: bool) -> (Vec<OffsetRanges>, Option<Error>) {
         let c = self.config.config.batch.clone();
         let now = Instant::now();
-        let d = take(&mut self.batches.deliveries, &c, now, drain);
-        let s = take(&mut self.batches.spans, &c, now, drain);
-        let w = take(&mut self.batches.windows, &c, now, drain);
-        let h = take(&mut self.batches.hyperevents, &c, now, drain);
+        let d = take(&mut self.batches.deliveries, &c, now, drain).map(|(b, reason)| {
+            let body = RowBinary {
+                columns: &DELIVERY_COLUMNS,
+                bytes: std::mem::take(&mut self.batches.delivery_bytes).into(),
+                rows: b.rows.len(),
+            };
+            (b, reason, body)
+        });
+        let s = take_rows(&mut self.batches.spans, &c, now, drain);
+        let w = take_rows(&mut self.batches.windows, &c, now, drain);
+        let h = take_rows(&mut self.batches.hyperevents, &c, now, drain);
         let this = &*self;
         let (d, s, w, h) = tokio::join!(
             this.flush_batch(Table::Deliveries, d),
@@ -247,19 +280,19 @@ impl SinkCore {
         (acked, first_error)
     }
 
-    async fn flush_batch<R>(
+    /// Inserts `body`, the rows of `batch` (whose own `rows` are moved out
+    /// into the body or unused).
+    async fn flush_batch<R, B: InsertBody>(
         &self,
         table: Table,
-        batch: Option<(Batch<R>, FlushReason)>,
-    ) -> Result<Option<OffsetRanges>>
-    where
-        R: clickhouse::RowWrite + for<'a> clickhouse::Row<Value<'a> = R>,
-    {
-        let Some((batch, reason)) = batch else {
+        batch: Option<(Batch<R>, FlushReason, B)>,
+    ) -> Result<Option<OffsetRanges>> {
+        let Some((batch, reason, body)) = batch else {
             return Ok(None);
         };
         let name = table.name();
-        if batch.rows.is_empty() {
+        let rows = body.row_count();
+        if rows == 0 {
             return Ok(Some(batch.offsets));
         }
         let token = batch.offsets.token();
@@ -267,9 +300,9 @@ impl SinkCore {
         let metrics = &self.metrics;
         let result = self
             .service
-            .insert(name, &batch.rows, &token, Some(&shutdown), |e, delay| {
+            .insert(name, &body, &token, Some(&shutdown), |e, delay| {
                 metrics.insert_retries.with_label_values(&[name]).inc();
-                tracing::warn!(table = name, rows = batch.rows.len(), error = %e, ?delay, "insert failed; retrying");
+                tracing::warn!(table = name, rows, error = %e, ?delay, "insert failed; retrying");
             })
             .await;
         match result {
@@ -302,7 +335,7 @@ impl SinkCore {
             Err(RetryError::ShutDown(e)) => {
                 tracing::warn!(
                     table = name,
-                    rows = batch.rows.len(),
+                    rows,
                     error = %e,
                     "shutting down with an unacknowledged batch; its offsets stay uncommitted and it is re-read at restart"
                 );
@@ -310,7 +343,7 @@ impl SinkCore {
             }
             Err(RetryError::Permanent(source)) => Err(Error::Insert {
                 table: name,
-                rows: batch.rows.len(),
+                rows,
                 source,
             }),
         }
@@ -332,7 +365,7 @@ impl Place<'_> {
         batch: &mut Batch<R>,
         convert: impl FnOnce(T) -> Converted<R>,
     ) {
-        let (topic, partition, offset) = self.at;
+        let topic = self.at.0;
         let converted = avro::decode::<T>(self.payload)
             .map_err(|e| e.to_string())
             .and_then(|record| convert(record).map_err(|e| e.to_string()));
@@ -345,16 +378,20 @@ impl Place<'_> {
                     .inc();
                 batch.cover(self.at);
             }
-            Err(error) => {
-                tracing::error!(topic, partition, offset, %error, bytes = self.payload.len(), "rejected record: cannot decode or convert; skipped");
-                self.metrics
-                    .records_rejected
-                    .with_label_values(&[topic])
-                    .inc();
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                batch.cover(self.at);
-            }
+            Err(error) => self.reject(batch, &error),
         }
+    }
+
+    /// Logs, counts and covers a record that cannot become a row.
+    fn reject<R>(&self, batch: &mut Batch<R>, error: &str) {
+        let (topic, partition, offset) = self.at;
+        tracing::error!(topic, partition, offset, %error, bytes = self.payload.len(), "rejected record: cannot decode or convert; skipped");
+        self.metrics
+            .records_rejected
+            .with_label_values(&[topic])
+            .inc();
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        batch.cover(self.at);
     }
 }
 
@@ -466,6 +503,8 @@ pub async fn run(
     let batch_config = c.batch.clone();
     let mut core = SinkCore {
         config: config.clone(),
+        transcoder: DeliveryTranscoder::global()
+            .expect("the bundled Delivery schema maps onto the deliveries columns (unit-tested)"),
         service,
         metrics,
         batches: Batches::default(),
