@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 mod audit;
 mod cluster;
 mod config;
+mod ending;
 mod events;
 mod faults;
 mod json;

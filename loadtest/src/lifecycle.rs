@@ -10,12 +10,12 @@ use lunettes_schemas::time::format_rfc3339_micros;
 
 use crate::cluster::{ClusterProfile, WorkloadKind, FINALIZERS};
 use crate::config::{Fault, SimConfig};
-use crate::faults;
 use crate::messages;
 use crate::pod::{PodSim, Record};
 use crate::rng::SimRng;
 use crate::status::{CState, CStatus};
 use crate::truth::{DeleteTruth, PhasesMs, Truth};
+use crate::{ending, faults};
 
 /// Clean pods keep the sum of their pulls under this, so that a pod
 /// without a fault is always delivered well inside the 90 s SLO.
@@ -210,7 +210,7 @@ fn start(run: &mut Run<'_>, arrival: i64, delete_normal: bool) {
     let created = run.p.create(arrival);
     if let Some(f) = run.custom_finalizer {
         let t = created + run.p.rng.uniform_us(2.0, 8.0);
-        let actor = faults::finalizer_controller(&run.p);
+        let actor = ending::finalizer_controller(&run.p);
         run.p.finalizer_patch(t, f, true, &actor);
     }
     let sched_us = run.p.rng.lognormal_us(25.0, 0.9, 5.0, 200.0);
@@ -553,7 +553,7 @@ fn run_containers(run: &mut Run<'_>, t0: i64, delete_normal: bool) {
     let pulled: i64 = run.pulls.iter().map(|&(a, b)| b - a).sum();
     run.phases.image_pull = (!run.pulls.is_empty()).then_some(ms(pulled));
     if is_job {
-        faults::job_run(run, last_started);
+        ending::job_run(run, last_started);
         return;
     }
     match run.fault {
@@ -562,7 +562,7 @@ fn run_containers(run: &mut Run<'_>, t0: i64, delete_normal: bool) {
             return;
         }
         Some(Fault::Preempted) => {
-            faults::preempt(run, last_started);
+            ending::preempt(run, last_started);
             return;
         }
         Some(Fault::ReadinessFail) => {
@@ -628,7 +628,7 @@ fn run_containers(run: &mut Run<'_>, t0: i64, delete_normal: bool) {
     run.finished = Some(ready_at);
     if delete_normal || run.fault == Some(Fault::StuckFinalizer) {
         let t_del = ready_at + run.p.rng.lognormal_us(120_000.0, 0.8, 10_000.0, 900_000.0);
-        let actor = faults::deleter(&mut run.p);
-        faults::delete_flow(run, t_del, &actor, run.fault == Some(Fault::StuckFinalizer));
+        let actor = ending::deleter(&mut run.p);
+        ending::delete_flow(run, t_del, &actor, run.fault == Some(Fault::StuckFinalizer));
     }
 }

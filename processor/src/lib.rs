@@ -41,6 +41,7 @@ mod intern;
 mod pod;
 pub mod slo;
 pub mod spans;
+mod stamp;
 mod timeline;
 mod verdict;
 mod windows;
