@@ -37,6 +37,9 @@ use crate::partition::{Destinations, InputRecord, PartitionCounts, PartitionStat
 use crate::plan::plan_assignment;
 use crate::topics::{output_topics, prepare_topics};
 
+/// Attempts at planning an assigned partition before the worker stops.
+const PLAN_ATTEMPTS: u32 = 3;
+
 /// Settings of a processor worker.
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
@@ -213,14 +216,29 @@ impl<F: EngineFactory> GroupContext<F> {
                 let _ = tpl.set_partition_offset(&self.input_topic, p, Offset::Offset(next));
                 continue;
             }
-            let planned = plan_assignment(
-                consumer,
-                &shared.reader,
-                &self.input_topic,
-                &self.outputs,
-                p,
-                self.horizon,
-            );
+            // Planning only reads (committed offset, output tails, offsets
+            // for times), so a broker too slow to answer in time is retried
+            // before the worker gives up; each read has its own timeout and
+            // three attempts stay well inside max.poll.interval.ms.
+            let mut attempt = 1;
+            let planned = loop {
+                let planned = plan_assignment(
+                    consumer,
+                    &shared.reader,
+                    &self.input_topic,
+                    &self.outputs,
+                    p,
+                    self.horizon,
+                );
+                match planned {
+                    Err(e) if attempt < PLAN_ATTEMPTS => {
+                        tracing::warn!(partition = p, attempt, error = %e, "planning an assigned partition failed; retrying");
+                        std::thread::sleep(Duration::from_secs(attempt as u64));
+                        attempt += 1;
+                    }
+                    done => break done,
+                }
+            };
             match planned {
                 Ok(plan) => {
                     tracing::info!(partition = p, ?plan, "partition assigned");
