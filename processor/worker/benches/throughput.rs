@@ -23,9 +23,10 @@ use lunettes_loadtest::{simulate, SimConfig};
 use lunettes_processor::{Engine, EngineConfig};
 use lunettes_runtime::testing::TestBroker;
 use lunettes_runtime::{KafkaConfig, Shutdown, TopicSpec};
-use lunettes_schemas::{avro, HyperEvent};
+use lunettes_schemas::HyperEvent;
 use lunettes_worker::plan::{committed, watermarks};
 use lunettes_worker::processor::{run, Control, ProcessorConfig};
+use lunettes_worker::testing::publish_as_collector;
 use lunettes_worker::WorkerMetrics;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::producer::FutureRecord;
@@ -66,47 +67,6 @@ fn hyperevents(pods: usize) -> Vec<(HyperEvent, bool)> {
         out.push((ev, false));
     }
     out
-}
-
-fn publish(kafka: &KafkaConfig, events: &[(HyperEvent, bool)], partitions: i32) -> i64 {
-    let producer = kafka.producer("bench-collector").expect("producer");
-    let topic = kafka.topics.hyperevents.name.as_str();
-    let mut pending = Vec::new();
-    for (ev, broadcast) in events {
-        let payload = avro::encode(ev).expect("encode");
-        let key = ev.key();
-        let targets: Vec<Option<i32>> = if *broadcast {
-            (0..partitions).map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for p in targets {
-            let mut rec = FutureRecord::to(topic)
-                .key(&key)
-                .payload(&payload)
-                .timestamp(ev.observed_us / 1000);
-            if let Some(p) = p {
-                rec = rec.partition(p);
-            }
-            loop {
-                match producer.send_result(rec) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((_, back)) => {
-                        rec = back;
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                }
-            }
-        }
-    }
-    let n = pending.len() as i64;
-    for f in pending {
-        block_on(f).expect("delivery").expect("acknowledged");
-    }
-    n
 }
 
 fn committed_total(kafka: &KafkaConfig, group: &str, partitions: i32) -> i64 {
@@ -201,7 +161,11 @@ fn main() {
 
     let events = hyperevents(pods);
     let t = Instant::now();
-    let total = publish(&kafka, &events, partitions);
+    let total = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(publish_as_collector(&kafka, &events, partitions)) as i64;
     eprintln!(
         "published {total} HyperEvent messages ({pods} pods, {partitions} partitions) in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -71,11 +71,13 @@ pub fn collector_stream(
 /// Publishes like a collector: key = pod key, timestamp = observed ms,
 /// broadcast records to each of `partitions`; waits for every
 /// acknowledgement (and panics on a failed one: this is test support).
+/// Returns the number of records published (broadcasts count once per
+/// partition).
 pub async fn publish_as_collector(
     kafka: &KafkaConfig,
     events: &[(HyperEvent, bool)],
     partitions: i32,
-) {
+) -> usize {
     kafka
         .ensure_topics(&[&kafka.topics.hyperevents])
         .await
@@ -114,7 +116,9 @@ pub async fn publish_as_collector(
             }
         }
     }
+    let published = pending.len();
     for f in pending {
         f.await.expect("delivery report").expect("acknowledged");
     }
+    published
 }

@@ -79,7 +79,7 @@ pub fn sim_hyperevents(
 
 /// Publishes like a collector (see [`publish_as_collector`]).
 pub async fn publish(cfg: &KafkaConfig, events: &[(HyperEvent, bool)], partitions: i32) {
-    publish_as_collector(cfg, events, partitions).await
+    publish_as_collector(cfg, events, partitions).await;
 }
 
 /// One record read back.
