@@ -52,7 +52,9 @@ use lunettes_sinks::clickhouse::{
 use lunettes_sinks::testing::DevClickHouse;
 use lunettes_sinks::util::retry::RetryConfig;
 use rdkafka::producer::FutureRecord;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+#[path = "../tests/support/http_body.rs"]
+mod http_body;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -122,66 +124,6 @@ fn delivery(i: usize, base_us: i64) -> Delivery {
         flags: vec![],
         trace_id: format!("{:032x}", (i as u128).wrapping_mul(0xD1B5_4A32_D192_ED03)),
     }
-}
-
-/// An HTTP/1.1 endpoint that drains request bodies (chunked or sized) and
-/// answers 200: the client side of an insert without server work.
-async fn discard_server() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (sock, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut r = BufReader::with_capacity(1 << 20, r);
-                let mut line = String::new();
-                loop {
-                    let (mut chunked, mut length) = (false, 0usize);
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end().to_ascii_lowercase();
-                        if l.is_empty() {
-                            break;
-                        }
-                        chunked |= l == "transfer-encoding: chunked";
-                        if let Some(v) = l.strip_prefix("content-length: ") {
-                            length = v.parse().unwrap_or(0);
-                        }
-                    }
-                    let mut sink = vec![0u8; 1 << 16];
-                    if chunked {
-                        loop {
-                            line.clear();
-                            r.read_line(&mut line).await.unwrap();
-                            let size = usize::from_str_radix(line.trim(), 16).unwrap();
-                            let mut left = size + 2;
-                            while left > 0 {
-                                let n = r.read(&mut sink[..left.min(1 << 16)]).await.unwrap();
-                                left -= n;
-                            }
-                            if size == 0 {
-                                break;
-                            }
-                        }
-                    } else {
-                        let mut left = length;
-                        while left > 0 {
-                            let n = r.read(&mut sink[..left.min(1 << 16)]).await.unwrap();
-                            left -= n;
-                        }
-                    }
-                    w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                        .await
-                        .unwrap();
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// CPU time of the calling thread (Linux `schedstat`: ns on a CPU).
@@ -316,7 +258,7 @@ async fn main() {
     let quick = std::env::var("LUNETTES_BENCH_QUICK").is_ok_and(|v| v == "1");
 
     // 5. The sink's per-row work on one thread, in CPU time.
-    let addr = discard_server().await;
+    let (addr, _) = http_body::body_server(false).await;
     let records = Arc::new(records);
     sink_per_core(records.clone(), addr);
 

@@ -14,67 +14,9 @@ use lunettes_sinks::util::retry::RetryConfig;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
 
-/// An HTTP/1.1 endpoint answering 200 to every request and handing out each
-/// request's body (chunked or sized).
-async fn capture_server() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let (sock, _) = listener.accept().await.unwrap();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut r = BufReader::new(r);
-                let mut line = String::new();
-                loop {
-                    let (mut chunked, mut length) = (false, 0usize);
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end().to_ascii_lowercase();
-                        if l.is_empty() {
-                            break;
-                        }
-                        chunked |= l == "transfer-encoding: chunked";
-                        if let Some(v) = l.strip_prefix("content-length: ") {
-                            length = v.parse().unwrap();
-                        }
-                    }
-                    let mut body = Vec::new();
-                    if chunked {
-                        loop {
-                            line.clear();
-                            r.read_line(&mut line).await.unwrap();
-                            let size = usize::from_str_radix(line.trim(), 16).unwrap();
-                            let mut chunk = vec![0u8; size + 2];
-                            r.read_exact(&mut chunk).await.unwrap();
-                            body.extend_from_slice(&chunk[..size]);
-                            if size == 0 {
-                                break;
-                            }
-                        }
-                    } else {
-                        let mut chunk = vec![0u8; length];
-                        r.read_exact(&mut chunk).await.unwrap();
-                        body = chunk;
-                    }
-                    tx.send(body).unwrap();
-                    w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                        .await
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (addr, rx)
-}
+#[path = "support/http_body.rs"]
+mod http_body;
 
 fn arb_string() -> impl Strategy<Value = String> {
     prop_oneof![Just(String::new()), "\\PC{0,12}", "[a-z0-9-]{1,200}"]
@@ -187,7 +129,7 @@ async fn transcoded_rows_are_the_crates_rows() {
     }
     assert!(accepted > 3000 && rejected > 500, "{accepted} / {rejected}");
 
-    let (addr, mut bodies) = capture_server().await;
+    let (addr, mut bodies) = http_body::body_server(true).await;
     let client = clickhouse::Client::default()
         .with_url(format!("http://{addr}"))
         .with_validation(false);

@@ -180,12 +180,14 @@ where
     }
 }
 
+/// A batch owns its rows as a `Vec`: the same insert as the slice.
 impl<R> InsertBody for Vec<R>
 where
-    R: RowWrite + for<'a> Row<Value<'a> = R> + Sync,
+    [R]: InsertBody,
+    R: Sync,
 {
     fn row_count(&self) -> usize {
-        self.len()
+        self.as_slice().row_count()
     }
 
     fn insert_once<'a>(
@@ -194,7 +196,7 @@ where
         table: &'a str,
         token: &'a str,
     ) -> impl Future<Output = clickhouse::error::Result<()>> + Send + 'a {
-        service.insert_once(table, self, token)
+        self.as_slice().insert_once(service, table, token)
     }
 }
 
