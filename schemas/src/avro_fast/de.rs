@@ -152,14 +152,12 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de> {
             FastSchema::Array(items) => visitor.visit_seq(ArrayAccess {
                 r: self.r,
                 items,
-                left: 0,
-                done: false,
+                blocks: Blocks::default(),
             }),
             FastSchema::Map(values) => visitor.visit_map(MapAccess {
                 r: self.r,
                 values,
-                left: 0,
-                done: false,
+                blocks: Blocks::default(),
             }),
             FastSchema::Record(rec) => visitor.visit_map(RecordMap {
                 r: self.r,
@@ -269,6 +267,33 @@ fn hint(left: usize, r: &Reader<'_>) -> Option<usize> {
     Some(left.min(r.buf.len()))
 }
 
+/// Where a blocked array or map stands: items left in the current block,
+/// and whether the zero count that ends it was read.
+#[derive(Default)]
+struct Blocks {
+    left: usize,
+    done: bool,
+}
+
+impl Blocks {
+    /// Moves to the next item, reading a block count when the current block
+    /// is used up; false at the end.
+    fn take_one(&mut self, r: &mut Reader<'_>) -> Result<bool> {
+        if self.left == 0 {
+            if self.done {
+                return Ok(false);
+            }
+            self.left = r.block_count()?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(false);
+            }
+        }
+        self.left -= 1;
+        Ok(true)
+    }
+}
+
 /// A record visited as a sequence of its fields, in schema order.
 struct RecordSeq<'a, 'de> {
     r: &'a mut Reader<'de>,
@@ -336,25 +361,16 @@ impl<'de> de::MapAccess<'de> for RecordMap<'_, 'de> {
 struct ArrayAccess<'a, 'de> {
     r: &'a mut Reader<'de>,
     items: &'a FastSchema,
-    left: usize,
-    done: bool,
+    blocks: Blocks,
 }
 
 impl<'de> de::SeqAccess<'de> for ArrayAccess<'_, 'de> {
     type Error = FastError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        if self.left == 0 {
-            if self.done {
-                return Ok(None);
-            }
-            self.left = self.r.block_count()?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(None);
-            }
+        if !self.blocks.take_one(self.r)? {
+            return Ok(None);
         }
-        self.left -= 1;
         seed.deserialize(De {
             r: &mut *self.r,
             schema: self.items,
@@ -363,7 +379,7 @@ impl<'de> de::SeqAccess<'de> for ArrayAccess<'_, 'de> {
     }
 
     fn size_hint(&self) -> Option<usize> {
-        hint(self.left, self.r)
+        hint(self.blocks.left, self.r)
     }
 }
 
@@ -371,25 +387,16 @@ impl<'de> de::SeqAccess<'de> for ArrayAccess<'_, 'de> {
 struct MapAccess<'a, 'de> {
     r: &'a mut Reader<'de>,
     values: &'a FastSchema,
-    left: usize,
-    done: bool,
+    blocks: Blocks,
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
     type Error = FastError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        if self.left == 0 {
-            if self.done {
-                return Ok(None);
-            }
-            self.left = self.r.block_count()?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(None);
-            }
+        if !self.blocks.take_one(self.r)? {
+            return Ok(None);
         }
-        self.left -= 1;
         let key: de::value::BorrowedStrDeserializer<'de, FastError> =
             de::value::BorrowedStrDeserializer::new(self.r.str()?);
         seed.deserialize(key).map(Some)
@@ -403,6 +410,6 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
     }
 
     fn size_hint(&self) -> Option<usize> {
-        hint(self.left, self.r)
+        hint(self.blocks.left, self.r)
     }
 }
