@@ -215,40 +215,19 @@ pub(crate) fn process(
     if prev.is_some() {
         ops::meta_diff(&before.meta, &next.meta, &mut ops);
     }
+    let dedup = format!("{key}:{rv}");
     if watch_type == Some("DELETED") {
         ops.push(TimedOp::now("pod:deleted:success".into()));
         mem.pods.remove(&key);
     } else {
         mem.pods.insert(key, next);
     }
-    let rec = Record {
-        cluster: cluster.to_string(),
-        source: Source::Watch,
-        time_us: observed_us,
-        precise,
-        observed_us,
-        object: ObjectRef {
-            resource: "pods".into(),
-            namespace: ns.to_string(),
-            name: name.to_string(),
-            uid: uid.to_string(),
-            field_path: String::new(),
-        },
-        actor: None,
-        verb: String::new(),
-        response_code: None,
-        response_message: String::new(),
-        dedup: format!(
-            "{}:{}",
-            if uid.is_empty() {
-                format!("{ns}/{name}")
-            } else {
-                uid.to_string()
-            },
-            rv
-        ),
-        dedup_style: DedupStyle::Numbered,
-    };
+    let rec = watch_record(
+        cluster,
+        pod_ref(ns, name, uid),
+        (observed_us, precise),
+        dedup,
+    );
     if ops.is_empty() {
         return Ok(Outcome::Emitted(0));
     }
@@ -341,27 +320,43 @@ pub(crate) fn gone(
     for (key, namespace, name) in missing {
         mem.pods.remove(&key);
         let uid = if key.contains('/') { "" } else { key.as_str() };
-        let rec = Record {
-            cluster: cluster.to_string(),
-            source: Source::Watch,
-            time_us: observed_us,
-            precise: false,
-            observed_us,
-            object: ObjectRef {
-                resource: "pods".into(),
-                namespace,
-                name,
-                uid: uid.to_string(),
-                field_path: String::new(),
-            },
-            actor: None,
-            verb: String::new(),
-            response_code: None,
-            response_message: String::new(),
-            dedup: format!("{key}:gone@{list_version}"),
-            dedup_style: DedupStyle::Numbered,
-        };
+        let rec = watch_record(
+            cluster,
+            pod_ref(&namespace, &name, uid),
+            (observed_us, false),
+            format!("{key}:gone@{list_version}"),
+        );
         emitted += rec.emit(vec![TimedOp::now("pod:gone:unobserved".into())], None, out);
     }
     emitted
+}
+
+/// A reference to the pod `namespace/name` with `uid`.
+fn pod_ref(namespace: &str, name: &str, uid: &str) -> ObjectRef {
+    ObjectRef {
+        resource: "pods".into(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        uid: uid.to_string(),
+        field_path: String::new(),
+    }
+}
+
+/// The record of a pod snapshot (or of its absence) seen at `observed`
+/// (µs, whether precise).
+fn watch_record(cluster: &str, object: ObjectRef, observed: (i64, bool), dedup: String) -> Record {
+    Record {
+        cluster: cluster.to_string(),
+        source: Source::Watch,
+        time_us: observed.0,
+        precise: observed.1,
+        observed_us: observed.0,
+        object,
+        actor: None,
+        verb: String::new(),
+        response_code: None,
+        response_message: String::new(),
+        dedup,
+        dedup_style: DedupStyle::Numbered,
+    }
 }

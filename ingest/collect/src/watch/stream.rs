@@ -253,9 +253,7 @@ impl ResourceStream {
         listed: &std::collections::HashSet<String>,
         list_version: &str,
     ) -> anyhow::Result<()> {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
+        let now_us = crate::deadletter::now_us();
         let mut batch = Batch::default();
         let n = self
             .normalizer
