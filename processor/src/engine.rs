@@ -23,6 +23,7 @@ use lunettes_schemas::{HyperEvent, Kind, Output};
 
 use crate::fasthash::{hash64, FastMap};
 use crate::intern::Interner;
+use crate::opplan::OpPlans;
 use crate::pod::{PodState, NONE};
 use crate::spans::track;
 use crate::verdict::{judge_end, next_wakeup, step, Ctx, SETTLE_US};
@@ -96,6 +97,7 @@ pub struct Engine {
     in_flight: usize,
     key_buf: String,
     scratch: track::Scratch,
+    op_plans: OpPlans,
 }
 
 impl Engine {
@@ -120,6 +122,7 @@ impl Engine {
             in_flight: 0,
             key_buf: String::new(),
             scratch: track::Scratch::default(),
+            op_plans: OpPlans::default(),
         }
     }
 
@@ -279,6 +282,7 @@ impl Engine {
             &self.cfg.slo,
             &self.cfg.spans,
             &mut self.scratch,
+            &mut self.op_plans,
         );
         let next = next_wakeup(pod, &self.cfg, cl.watermark);
         if next != pod.next_timer {

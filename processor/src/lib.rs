@@ -38,6 +38,7 @@ mod fasthash;
 mod fields;
 pub mod ids;
 mod intern;
+mod opplan;
 mod pod;
 pub mod slo;
 pub mod spans;

@@ -17,8 +17,9 @@ use lunettes_schemas::{HyperEvent, PodFacts, Source};
 use smallvec::SmallVec;
 
 use crate::classify::{self, Found};
-use crate::fields::{container_of, first_quoted, pull_duration_us, split_op};
+use crate::fields::{container_of, first_quoted, pull_duration_us};
 use crate::intern::{Interner, Sym, EMPTY};
+use crate::opplan::{Cond, OpPlans, OpRule};
 use crate::slo::{PodClass, SloConfig};
 use crate::spans::config::{SpanConfig, ValuePath};
 use crate::spans::track::{self, Mark};
@@ -345,16 +346,11 @@ impl PodState {
         (self.slo_us >= 0).then_some(self.slo_us)
     }
 
-    fn container_idx(&mut self, interner: &mut Interner, name: &str, init: bool) -> usize {
-        if let Some(i) = self
-            .containers
-            .iter()
-            .position(|c| interner.resolve(c.name) == name)
-        {
+    fn container_idx(&mut self, name: Sym, init: bool) -> usize {
+        if let Some(i) = self.containers.iter().position(|c| c.name == name) {
             return i;
         }
-        let sym = interner.intern(name);
-        self.containers.push(Container::new(sym, init));
+        self.containers.push(Container::new(name, init));
         self.containers.len() - 1
     }
 
@@ -456,7 +452,7 @@ impl PodState {
             .collect();
         for (init, list) in [(true, &f.init_containers), (false, &f.containers)] {
             for c in list {
-                let i = self.container_idx(interner, &c.name, init);
+                let i = self.container_idx(interner.intern(&c.name), init);
                 let img = interner.intern(&c.image);
                 let ct = &mut self.containers[i];
                 ct.init = init;
@@ -490,6 +486,7 @@ impl PodState {
         slo: &SloConfig,
         spans: &SpanConfig,
         scratch: &mut track::Scratch,
+        plans: &mut OpPlans,
     ) {
         let t = ev.time_us;
         let stamp = Stamp::of(t, ev.time_precision, ev.observed_us);
@@ -505,21 +502,15 @@ impl PodState {
             self.slo_us = s.unwrap_or(-1);
         }
         let mut is_create = false;
+        let secs = stamp.slack > 0;
         for op in &ev.operations {
-            let segs = split_op(op);
-            if self.apply_op(op, &segs, t, stamp, ev, interner) {
+            let plan = plans.plan(op, spans, interner, scratch);
+            if self.apply_rule(plan.rule, op, t, stamp, ev) {
                 is_create = true;
             }
-            track::on_operation(
-                spans,
-                self,
-                op,
-                &segs,
-                t,
-                stamp.slack > 0,
-                interner,
-                scratch,
-            );
+            for m in &plan.marks {
+                track::push(self, &m.trig, t, secs, m.instance, m.dur);
+            }
         }
         if let Some(e) = &ev.event {
             self.apply_event(ev, e, t, stamp, interner);
@@ -540,82 +531,61 @@ impl PodState {
         }
     }
 
-    /// Returns true for the create operation itself.
-    fn apply_op(
+    /// Applies an operation's lifecycle rule (see [`OpRule`]; `op` is the
+    /// string it was planned from). Returns true for the create itself.
+    fn apply_rule(
         &mut self,
+        rule: OpRule,
         op: &str,
-        segs: &[&str],
         t: i64,
         stamp: Stamp,
         ev: &HyperEvent,
-        interner: &mut Interner,
     ) -> bool {
-        let head = segs.first().copied().unwrap_or("");
-        let mid = segs.get(1).copied().unwrap_or("");
-        // Everything after the second ':' (e.g. `Waiting:ErrImagePull`).
-        let tail = if segs.len() > 2 {
-            &op[head.len() + mid.len() + 2..]
-        } else {
-            ""
-        };
-        match head {
-            "pod" => match (mid, tail) {
-                ("create", "success") => {
-                    self.created.merge(stamp);
-                    return true;
+        match rule {
+            OpRule::Created => {
+                self.created.merge(stamp);
+                return true;
+            }
+            OpRule::CreateFailed => {
+                let code = ev.response_code.unwrap_or(0);
+                if self.api_fail.as_ref().is_none_or(|a| t < a.t) {
+                    self.api_fail = Some(Box::new(ApiFail {
+                        t,
+                        code,
+                        message: ev.response_message.as_str().into(),
+                    }));
                 }
-                ("create", "failed") => {
-                    let code = ev.response_code.unwrap_or(0);
-                    if self.api_fail.as_ref().is_none_or(|a| t < a.t) {
-                        self.api_fail = Some(Box::new(ApiFail {
-                            t,
-                            code,
-                            message: ev.response_message.as_str().into(),
-                        }));
-                    }
-                    return true;
-                }
-                ("delete", "success") => self.delete_req = self.delete_req.min(t),
-                ("deleted", "success") => {
-                    self.deleted = self.deleted.min(t);
-                    self.deletion_unobserved = false;
-                }
-                // Found missing by a relist: gone by `t`, when is unknown.
-                ("gone", "unobserved") if self.deleted == NONE || self.deletion_unobserved => {
-                    self.deleted = self.deleted.min(t);
-                    self.deletion_unobserved = true;
-                }
+                return true;
+            }
+            OpRule::DeleteRequested => self.delete_req = self.delete_req.min(t),
+            OpRule::Deleted => {
+                self.deleted = self.deleted.min(t);
+                self.deletion_unobserved = false;
+            }
+            // Found missing by a relist: gone by `t`, when is unknown.
+            OpRule::GoneUnobserved if self.deleted == NONE || self.deletion_unobserved => {
+                self.deleted = self.deleted.min(t);
+                self.deletion_unobserved = true;
+            }
+            OpRule::SchedulerEntry(s) if self.scheduler == EMPTY => self.scheduler = s,
+            OpRule::Bound => self.bound.merge(stamp),
+            OpRule::Condition(cond, truth) => match (cond, truth) {
+                (Cond::PodScheduled, true) => self.bound.merge(stamp),
+                (Cond::PodScheduled, false) => self.unschedulable = self.unschedulable.min(t),
+                (Cond::Initialized, true) => self.initialized.merge(stamp),
+                (Cond::ContainersReady, true) => self.containers_ready.merge(stamp),
+                (Cond::Ready, true) => self.ready.merge(stamp),
+                (Cond::Ready, false) => self.ready_false = self.ready_false.max(t),
                 _ => {}
             },
-            "schedule" => {
-                if mid == "binding" {
-                    if tail == "success" {
-                        self.bound.merge(stamp);
-                    }
-                } else if tail == "entry" && self.scheduler == EMPTY {
-                    self.scheduler = interner.intern(mid);
-                }
-            }
-            "condition" => {
-                let truth = tail == "true";
-                match (mid, truth) {
-                    ("PodScheduled", true) => self.bound.merge(stamp),
-                    ("PodScheduled", false) => self.unschedulable = self.unschedulable.min(t),
-                    ("Initialized", true) => self.initialized.merge(stamp),
-                    ("ContainersReady", true) => self.containers_ready.merge(stamp),
-                    ("Ready", true) => self.ready.merge(stamp),
-                    ("Ready", false) => self.ready_false = self.ready_false.max(t),
-                    _ => {}
-                }
-            }
-            "phase" => {
-                if matches!(mid, "Running" | "Succeeded" | "Failed") {
-                    self.job_done.merge(stamp);
-                }
-            }
-            "containerState" | "initContainerState" => {
-                let init = head == "initContainerState";
-                let i = self.container_idx(interner, mid, init);
+            OpRule::JobDone => self.job_done.merge(stamp),
+            OpRule::ContainerState {
+                name,
+                init,
+                tail_at,
+            } => {
+                let i = self.container_idx(name, init);
+                let tail = op.get(tail_at as usize..).unwrap_or("");
                 if tail == "Running" {
                     self.containers[i].started.merge(stamp);
                     if init {
@@ -640,24 +610,18 @@ impl PodState {
                     }
                 }
             }
-            "containerReady" if tail == "true" => {
-                let i = self.container_idx(interner, mid, false);
+            OpRule::ContainerReady(name) => {
+                let i = self.container_idx(name, false);
                 self.containers[i].ready.merge(stamp);
             }
-            "finalizer" => {
-                let s = interner.intern(mid);
-                match tail {
-                    "add" => self.add_finalizer(s, t),
-                    "delete" => {
-                        self.add_finalizer(s, t);
-                        if let Some(f) = self.finalizers.iter_mut().find(|f| f.name == s) {
-                            f.removed = f.removed.min(t);
-                        }
-                    }
-                    _ => {}
+            OpRule::FinalizerAdd(s) => self.add_finalizer(s, t),
+            OpRule::FinalizerDelete(s) => {
+                self.add_finalizer(s, t);
+                if let Some(f) = self.finalizers.iter_mut().find(|f| f.name == s) {
+                    f.removed = f.removed.min(t);
                 }
             }
-            _ => {}
+            OpRule::GoneUnobserved | OpRule::SchedulerEntry(_) | OpRule::Nothing => {}
         }
         false
     }
@@ -712,7 +676,7 @@ impl PodState {
             "Created" | "Started" => {
                 self.kubelet_first.merge(stamp);
                 if let Some((name, init)) = container_of(&ev.object.field_path, msg) {
-                    let i = self.container_idx(interner, name, init);
+                    let i = self.container_idx(interner.intern(name), init);
                     if e.reason == "Created" {
                         self.containers[i].created.merge(stamp);
                     } else {

@@ -69,8 +69,17 @@ pub(crate) fn insert(pod: &mut PodState, m: Mark) {
     pod.marks.insert(at, m);
 }
 
+/// Records the marks of one trigger hit at `t` (two for direct-info spans:
+/// the start `dur` before the end, nothing when no duration was printed).
 #[inline]
-fn push(pod: &mut PodState, trig: &Trigger, t: i64, secs: bool, instance: Sym, dur: Option<i64>) {
+pub(crate) fn push(
+    pod: &mut PodState,
+    trig: &Trigger,
+    t: i64,
+    secs: bool,
+    instance: Sym,
+    dur: Option<i64>,
+) {
     let flags = if secs { SECS } else { 0 };
     if trig.direct {
         let Some(d) = dur else { return };
@@ -136,12 +145,12 @@ pub(crate) struct Scratch {
 impl Scratch {
     /// Forgets the captures of the previous text.
     #[inline]
-    fn new_text(&mut self) {
+    pub(crate) fn new_text(&mut self) {
         self.memo.clear();
     }
 
     /// Group 1 (else the whole match) of `rex` on `text`.
-    fn capture<'a>(&mut self, rex: &Rex, text: &'a str) -> Option<&'a str> {
+    pub(crate) fn capture<'a>(&mut self, rex: &Rex, text: &'a str) -> Option<&'a str> {
         if let Some(open) = &rex.quoted {
             let (a, b) = quoted_capture(open.as_bytes(), text)?;
             return text.get(a as usize..b as usize);
@@ -213,67 +222,6 @@ pub(crate) fn quoted_capture(open: &[u8], text: &str) -> Option<ByteSpan> {
         }
     }
     None
-}
-
-/// Records the marks an operation string triggers (`segs`: its
-/// `:`-separated segments, split once by the caller).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn on_operation(
-    cfg: &SpanConfig,
-    pod: &mut PodState,
-    op: &str,
-    segs: &[&str],
-    t: i64,
-    secs: bool,
-    interner: &mut Interner,
-    scratch: &mut Scratch,
-) {
-    scratch.new_text();
-    if let Some(trigs) = cfg.op_exact.get(op) {
-        for trig in trigs.iter() {
-            let m = &cfg.matchers[trig.matcher as usize];
-            let inst = match &m.name_rex {
-                Some(r) => match scratch.capture(r, op) {
-                    Some(c) => interner.intern(c),
-                    None => continue,
-                },
-                None => EMPTY,
-            };
-            let dur = m
-                .duration_rex
-                .as_ref()
-                .and_then(|r| scratch.capture(r, op))
-                .and_then(parse_captured_duration);
-            push(pod, trig, t, secs, inst, dur);
-        }
-    }
-    if cfg.op_wild.is_empty() {
-        return;
-    }
-    let Some(&head) = segs.first() else {
-        return;
-    };
-    if let Some(trigs) = cfg.op_wild.get(head) {
-        for trig in trigs.iter() {
-            let m = &cfg.matchers[trig.matcher as usize];
-            let Some(cap) = m.match_op(segs) else {
-                continue;
-            };
-            let inst = match &m.name_rex {
-                Some(r) => match scratch.capture(r, op) {
-                    Some(c) => interner.intern(c),
-                    None => continue,
-                },
-                None => interner.intern(cap),
-            };
-            let dur = m
-                .duration_rex
-                .as_ref()
-                .and_then(|r| scratch.capture(r, op))
-                .and_then(parse_captured_duration);
-            push(pod, trig, t, secs, inst, dur);
-        }
-    }
 }
 
 /// Records the marks an Event triggers.
