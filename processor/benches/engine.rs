@@ -4,7 +4,10 @@
 //! Run: `cargo bench -p lunettes-processor --bench engine`
 //! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_INFLIGHT` override the sizes,
 //! `ENGINE_BENCH_INFLIGHT=0` skips the memory run, `ENGINE_BENCH_SPANS=0|1`
-//! runs one configuration only, `ENGINE_BENCH_DIGEST=1` prints a digest of
+//! runs one configuration only, `ENGINE_BENCH_API=event|batch` one way of
+//! feeding it (`Engine::process` per event, `Engine::process_batch`),
+//! `ENGINE_BENCH_SCATTERED=1` keeps the generator's memory layout of the
+//! input (see `throughput`), `ENGINE_BENCH_DIGEST=1` prints a digest of
 //! every output record to compare builds). Times are the thread's CPU time: the machine
 //! is shared, and wall time would charge the engine for other processes.
 //!
@@ -382,6 +385,14 @@ fn throughput(pods: u64) {
         events.extend(g.pod(c, i, t0, usize::MAX));
     }
     events.sort_by_key(|e| e.time_us);
+    // Lay the input out as a decoder produces it: records decoded from a
+    // poll are allocated one after another, in processing order. (The
+    // generator allocates per pod; sorted by time, each event's strings
+    // would sit wherever its pod's were, a cache miss per string that no
+    // worker pays.) ENGINE_BENCH_SCATTERED=1 keeps the generator's layout.
+    if !std::env::var("ENGINE_BENCH_SCATTERED").is_ok_and(|v| v == "1") {
+        events = events.to_vec();
+    }
     let n = events.len() as f64;
     let (acc, _, base_cpu) = timed(|| baseline(&events));
     println!(
@@ -392,11 +403,18 @@ fn throughput(pods: u64) {
     );
     // ENGINE_BENCH_SPANS=0|1 runs only one configuration (for profiling).
     let only: Option<bool> = std::env::var("ENGINE_BENCH_SPANS").ok().map(|v| v == "1");
-    for (label, emit_spans) in [
-        ("verdicts+windows (no spans)", false),
-        ("verdicts+spans+windows", true),
+    // ENGINE_BENCH_API=event|batch runs only one way of feeding the engine.
+    let api = std::env::var("ENGINE_BENCH_API").unwrap_or_default();
+    for (label, emit_spans, batched) in [
+        ("verdicts+windows (no spans), process", false, false),
+        ("verdicts+windows (no spans), process_batch", false, true),
+        ("verdicts+spans+windows, process", true, false),
+        ("verdicts+spans+windows, process_batch", true, true),
     ] {
-        if only.is_some_and(|o| o != emit_spans) {
+        if only.is_some_and(|o| o != emit_spans)
+            || (api == "event" && batched)
+            || (api == "batch" && !batched)
+        {
             continue;
         }
         let cfg = EngineConfig {
@@ -427,10 +445,20 @@ fn throughput(pods: u64) {
             drop_cpu += thread_cpu_secs() - t;
         };
         let (_, wall, cpu) = timed(|| {
-            for e in &events {
-                engine.process(e, &mut out);
-                if out.len() > 4000 {
-                    consume(&mut out, &mut counts);
+            if batched {
+                // Batches of 512, as `lunettes analyze` feeds them.
+                for chunk in events.chunks(512) {
+                    engine.process_batch(chunk, &mut out);
+                    if out.len() > 4000 {
+                        consume(&mut out, &mut counts);
+                    }
+                }
+            } else {
+                for e in &events {
+                    engine.process(e, &mut out);
+                    if out.len() > 4000 {
+                        consume(&mut out, &mut counts);
+                    }
                 }
             }
             engine.finish(&mut out);

@@ -40,6 +40,7 @@ pub mod ids;
 mod intern;
 mod opplan;
 mod pod;
+mod prefetch;
 pub mod slo;
 pub mod spans;
 mod stamp;

@@ -103,9 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     for (_, (_, events)) in per_cluster.iter_mut() {
         events.sort_by_key(|e| e.time_us);
-        for e in events.iter() {
-            engine.process(e, &mut out);
-        }
+        engine.process_batch(events, &mut out);
     }
     engine.finish(&mut out);
 
