@@ -328,7 +328,7 @@ fn value_rex_reads_labels_into_span_attributes() {
         !sched.attributes.contains_key("owner_team"),
         "NeedMetric false stays on the root"
     );
-    assert_eq!(sched.parent_span_id, root.span_id);
+    assert_eq!(*sched.parent_span_id, *root.span_id);
     assert_eq!(sched.end_us - sched.start_us, 50_000);
     assert_eq!(sched.status, SpanStatus::Ok);
     // direct-info: end = Pulled time, begin = end - "3s".

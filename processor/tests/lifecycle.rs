@@ -413,7 +413,7 @@ fn replay_gives_identical_outputs_and_ids() {
     for d in deliveries(&a) {
         let sp: Vec<_> = spans(&a)
             .into_iter()
-            .filter(|s| s.trace_id == d.trace_id)
+            .filter(|s| *s.trace_id == *d.trace_id)
             .collect();
         let uniq: std::collections::BTreeSet<_> = sp.iter().map(|s| &s.span_id).collect();
         assert_eq!(uniq.len(), sp.len());

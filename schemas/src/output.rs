@@ -5,6 +5,7 @@
 //! yields byte-identical outputs and sinks can de-duplicate by id.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -184,26 +185,32 @@ pub enum SpanStatus {
 }
 
 /// One span of a delivery trace (the root span has an empty parent).
+///
+/// The fields a delivery's spans repeat (trace, parent and delivery ids, cluster,
+/// namespace, pod, node) are `Arc<str>`: the engine allocates each once per
+/// delivery and its ~10 spans share it, where `String`s cost one allocation and
+/// copy per span. Serialized as plain strings, so the Avro and JSON forms are
+/// unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpanRecord {
     /// 32 hex chars, derived from (cluster, pod uid, action).
-    pub trace_id: String,
+    pub trace_id: Arc<str>,
     /// 16 hex chars, derived from (trace, span name, instance).
     pub span_id: String,
     /// Parent span id, empty for the root.
-    pub parent_span_id: String,
+    pub parent_span_id: Arc<str>,
     /// Id of the delivery this span belongs to.
-    pub delivery_id: String,
+    pub delivery_id: Arc<str>,
     /// Cluster.
-    pub cluster: String,
+    pub cluster: Arc<str>,
     /// Namespace.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Pod name.
-    pub pod_name: String,
+    pub pod_name: Arc<str>,
     /// Pod UID.
-    pub pod_uid: String,
+    pub pod_uid: Arc<str>,
     /// Node.
-    pub node: String,
+    pub node: Arc<str>,
     /// Span name (e.g. `image_pull`), the root is `<ActionType>`.
     pub name: String,
     /// Span instance (container or image name for per-container spans).

@@ -108,9 +108,9 @@ fn outputs_round_trip() {
     let mut attrs = BTreeMap::new();
     attrs.insert("k8s.container.name".to_string(), "app".to_string());
     let s = SpanRecord {
-        trace_id: "ab".repeat(16),
+        trace_id: "ab".repeat(16).into(),
         span_id: "cd".repeat(8),
-        parent_span_id: String::new(),
+        parent_span_id: String::new().into(),
         delivery_id: "d1".into(),
         cluster: "c".into(),
         namespace: "ns".into(),

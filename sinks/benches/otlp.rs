@@ -68,15 +68,15 @@ fn traces(n: usize) -> Vec<SpanRecord> {
             attrs.insert("code".to_string(), "ImagePullBackOff".to_string());
         }
         let base = SpanRecord {
-            trace_id,
+            trace_id: trace_id.into(),
             span_id: root.clone(),
-            parent_span_id: String::new(),
-            delivery_id: format!("{:032x}", i),
-            cluster: format!("prod-{}", i % 4),
-            namespace: format!("ns-{}", i % 40),
-            pod_name: format!("web{}-7c9f8d6b5-{i:06}", i % 50),
-            pod_uid: format!("00000000-0000-4000-8000-{i:012}"),
-            node: format!("node-{}", i % 300),
+            parent_span_id: String::new().into(),
+            delivery_id: format!("{:032x}", i).into(),
+            cluster: format!("prod-{}", i % 4).into(),
+            namespace: format!("ns-{}", i % 40).into(),
+            pod_name: format!("web{}-7c9f8d6b5-{i:06}", i % 50).into(),
+            pod_uid: format!("00000000-0000-4000-8000-{i:012}").into(),
+            node: format!("node-{}", i % 300).into(),
             name: "PodCreate".into(),
             instance: String::new(),
             owner: SpanOwner::Others,
@@ -106,7 +106,7 @@ fn traces(n: usize) -> Vec<SpanRecord> {
             }
             out.push(SpanRecord {
                 span_id: format!("{:016x}", 0x2_0000_0000u64 + (i * 8 + k) as u64),
-                parent_span_id: root.clone(),
+                parent_span_id: root.clone().into(),
                 name: (*name).into(),
                 owner: SpanOwner::K8s,
                 start_us: t0 + k as i64 * 500_000,
@@ -167,7 +167,7 @@ async fn end_to_end(records: &[SpanRecord]) {
     for r in records {
         let payload = lunettes_schemas::avro::encode(r).expect("encode");
         let record = FutureRecord::to(&kafka.topics.spans.name)
-            .key(&r.trace_id)
+            .key(&*r.trace_id)
             .payload(&payload);
         pending.push(producer.send_result(record).expect("queue"));
     }

@@ -52,7 +52,7 @@ fn fixture(n: usize) -> Fixture {
     for t in 0..n / 2 {
         for k in 0..4 {
             let s = span(t, k);
-            spans.push((s.trace_id.clone(), avro::encode(&s).unwrap()));
+            spans.push((s.trace_id.to_string(), avro::encode(&s).unwrap()));
         }
     }
     spans.push(("garbage".into(), vec![0xC3, 0x01, 1, 2, 3]));

@@ -97,22 +97,22 @@ pub fn span(trace: usize, k: usize) -> SpanRecord {
         attributes.insert("container".to_string(), format!("c{k}"));
     }
     SpanRecord {
-        trace_id: format!("{:032x}", trace * 104_729 + 3),
+        trace_id: format!("{:032x}", trace * 104_729 + 3).into(),
         span_id: format!("{:016x}", trace * 1000 + k + 1),
         parent_span_id: if k == 0 {
-            String::new()
+            String::new().into()
         } else {
-            format!("{:016x}", trace * 1000 + 1)
+            format!("{:016x}", trace * 1000 + 1).into()
         },
-        delivery_id: format!("{:032x}", trace * 7919 + 1),
-        cluster: format!("cluster-{}", trace % 3),
-        namespace: format!("ns-{}", trace % 5),
-        pod_name: format!("web-{trace}"),
-        pod_uid: format!("00000000-0000-4000-8000-{trace:012}"),
+        delivery_id: format!("{:032x}", trace * 7919 + 1).into(),
+        cluster: format!("cluster-{}", trace % 3).into(),
+        namespace: format!("ns-{}", trace % 5).into(),
+        pod_name: format!("web-{trace}").into(),
+        pod_uid: format!("00000000-0000-4000-8000-{trace:012}").into(),
         node: if trace.is_multiple_of(4) {
-            String::new()
+            String::new().into()
         } else {
-            format!("node-{}", trace % 11)
+            format!("node-{}", trace % 11).into()
         },
         name: if k == 0 {
             "PodCreate".into()

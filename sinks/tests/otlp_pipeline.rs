@@ -61,7 +61,11 @@ fn direct_run(events: &[(HyperEvent, bool)]) -> (SpanIds, BTreeMap<String, Strin
     for o in out {
         match o {
             Output::Span(s) => {
-                spans.insert((s.trace_id, s.span_id, s.parent_span_id));
+                spans.insert((
+                    s.trace_id.to_string(),
+                    s.span_id,
+                    s.parent_span_id.to_string(),
+                ));
             }
             Output::Delivery(d) => {
                 traces.insert(d.id, d.trace_id);

@@ -91,7 +91,7 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
     let produced: BTreeMap<(String, String), &lunettes_schemas::SpanRecord> = fixture
         .spans
         .iter()
-        .map(|s| ((s.trace_id.clone(), s.span_id.clone()), s))
+        .map(|s| ((s.trace_id.to_string(), s.span_id.clone()), s))
         .collect();
     let mut by_trace: BTreeMap<String, Vec<&lunettes_otlp_receiver::ReceivedSpan>> =
         BTreeMap::new();
@@ -104,7 +104,7 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
                     r.trace_id, r.span_id
                 )
             });
-        assert_eq!(r.parent_span_id, rec.parent_span_id);
+        assert_eq!(r.parent_span_id.as_str(), &*rec.parent_span_id);
         assert_eq!(r.name, rec.name);
         assert_eq!(r.start_unix_nano, rec.start_us as u64 * 1000);
         assert_eq!(r.end_unix_nano, rec.end_us.max(rec.start_us) as u64 * 1000);
@@ -116,7 +116,7 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
         assert_eq!(r.status_code, code, "status of {}", r.name);
         // Resource attributes per the Kubernetes semantic conventions.
         assert_eq!(r.resource["service.name"], "lunettes");
-        assert_eq!(r.resource["k8s.cluster.name"], rec.cluster);
+        assert_eq!(r.resource["k8s.cluster.name"].as_str(), &*rec.cluster);
         // Empty values (a rejected create has no pod UID, an unscheduled pod
         // no node) are left out, not sent as "".
         let present = |key: &str, value: &str| {
@@ -131,7 +131,10 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
         present("k8s.pod.name", &rec.pod_name);
         present("k8s.pod.uid", &rec.pod_uid);
         present("k8s.node.name", &rec.node);
-        assert_eq!(r.attributes["lunettes.delivery.id"], rec.delivery_id);
+        assert_eq!(
+            r.attributes["lunettes.delivery.id"].as_str(),
+            &*rec.delivery_id
+        );
         if let Some(c) = rec.attributes.get("container") {
             assert_eq!(&r.attributes["k8s.container.name"], c);
         }
@@ -141,7 +144,7 @@ fn assert_structure(fixture: &EngineFixture, received: &[lunettes_otlp_receiver:
     let traced: BTreeSet<&str> = fixture
         .deliveries
         .values()
-        .filter(|d| fixture.spans.iter().any(|s| s.delivery_id == d.id))
+        .filter(|d| fixture.spans.iter().any(|s| *s.delivery_id == *d.id))
         .map(|d| d.trace_id.as_str())
         .collect();
     assert_eq!(
@@ -378,14 +381,14 @@ fn hand_trace(i: usize, children: usize) -> Vec<lunettes_schemas::SpanRecord> {
     root_attrs.insert("owner_kind".to_string(), "ReplicaSet".to_string());
     root_attrs.insert("owner_name".to_string(), "checkout-5d8f7b9c6d".to_string());
     let base = SpanRecord {
-        trace_id: trace_id.clone(),
+        trace_id: trace_id.clone().into(),
         span_id: root_id.clone(),
-        parent_span_id: String::new(),
-        delivery_id: format!("d{i}"),
+        parent_span_id: String::new().into(),
+        delivery_id: format!("d{i}").into(),
         cluster: "prod-eu".into(),
         namespace: "shop".into(),
-        pod_name: format!("checkout-5d8f7b9c6d-{i:05}"),
-        pod_uid: format!("uid-{i}"),
+        pod_name: format!("checkout-5d8f7b9c6d-{i:05}").into(),
+        pod_uid: format!("uid-{i}").into(),
         node: "node-1".into(),
         name: "PodCreate".into(),
         instance: String::new(),
@@ -402,7 +405,7 @@ fn hand_trace(i: usize, children: usize) -> Vec<lunettes_schemas::SpanRecord> {
         attrs.insert("container".to_string(), format!("app{k}"));
         out.push(SpanRecord {
             span_id: format!("{:016x}", 0x1000 + i * 100 + k + 1),
-            parent_span_id: root_id.clone(),
+            parent_span_id: root_id.clone().into(),
             name: "container_start".into(),
             instance: format!("app{k}"),
             owner: SpanOwner::K8s,
@@ -467,7 +470,7 @@ async fn malformed_records_and_a_refused_trace_do_not_take_neighbours_down() {
     assert_eq!(received.len(), 15);
     let trace_ids: BTreeSet<&str> = received.iter().map(|s| s.trace_id.as_str()).collect();
     assert_eq!(trace_ids.len(), 5);
-    assert!(!trace_ids.contains(refused_trace.as_str()));
+    assert!(!trace_ids.contains(&*refused_trace));
     for s in &received {
         assert_eq!(s.resource["k8s.cluster.name"], "prod-eu");
         assert_eq!(s.resource["k8s.replicaset.name"], "checkout-5d8f7b9c6d");

@@ -117,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     latest.insert(d.id.clone(), d);
                 }
             }
-            Output::Span(s) => spans.entry(s.delivery_id.clone()).or_default().push(s),
+            Output::Span(s) => spans.entry(s.delivery_id.to_string()).or_default().push(s),
             Output::Window(_) => {}
         }
     }

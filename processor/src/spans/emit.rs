@@ -5,6 +5,7 @@
 //! trace. Unclosed spans end at the verdict time with status `unset`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use lunettes_schemas::{
     Action, Delivery, DeliveryResult, Output, SpanOwner, SpanRecord, SpanStatus,
@@ -40,6 +41,7 @@ pub(crate) fn emit_spans(
     let root_name = &*cfg.root_names[action as usize];
     let span_ids = ids::SpanIds::new(&d.trace_id);
     let root_id = span_ids.id(root_name, "");
+    let root_parent: Arc<str> = root_id.as_str().into();
     let failed = !matches!(d.result, DeliveryResult::Success);
     let mut metric_attrs = BTreeMap::new();
     let mut root_attrs = BTreeMap::new();
@@ -57,9 +59,18 @@ pub(crate) fn emit_spans(
     if !d.slo_class.is_empty() {
         root_attrs.insert("slo_class".into(), d.slo_class.clone());
     }
+    // The delivery's strings every span repeats, allocated once and shared.
+    let trace_id: Arc<str> = d.trace_id.as_str().into();
+    let delivery_id: Arc<str> = d.id.as_str().into();
+    let cluster: Arc<str> = d.cluster.as_str().into();
+    let namespace: Arc<str> = d.namespace.as_str().into();
+    let pod_name: Arc<str> = d.name.as_str().into();
+    let pod_uid: Arc<str> = d.uid.as_str().into();
+    let node: Arc<str> = d.node.as_str().into();
+    let no_parent: Arc<str> = "".into();
     let record = |name: &str,
                   instance: &str,
-                  parent: &str,
+                  parent: &Arc<str>,
                   id: String,
                   owner,
                   start,
@@ -67,15 +78,15 @@ pub(crate) fn emit_spans(
                   status,
                   msg: String,
                   attrs| SpanRecord {
-        trace_id: d.trace_id.clone(),
+        trace_id: trace_id.clone(),
         span_id: id,
-        parent_span_id: parent.to_string(),
-        delivery_id: d.id.clone(),
-        cluster: d.cluster.clone(),
-        namespace: d.namespace.clone(),
-        pod_name: d.name.clone(),
-        pod_uid: d.uid.clone(),
-        node: d.node.clone(),
+        parent_span_id: parent.clone(),
+        delivery_id: delivery_id.clone(),
+        cluster: cluster.clone(),
+        namespace: namespace.clone(),
+        pod_name: pod_name.clone(),
+        pod_uid: pod_uid.clone(),
+        node: node.clone(),
         name: name.to_string(),
         instance: instance.to_string(),
         owner,
@@ -88,7 +99,7 @@ pub(crate) fn emit_spans(
     out.push(Output::Span(record(
         root_name,
         "",
-        "",
+        &no_parent,
         root_id.clone(),
         SpanOwner::Others,
         d.created_at_us,
@@ -158,7 +169,7 @@ pub(crate) fn emit_spans(
         out.push(Output::Span(record(
             &def.name,
             inst,
-            &root_id,
+            &root_parent,
             id,
             def.owner,
             s.start,

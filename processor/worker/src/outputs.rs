@@ -108,7 +108,7 @@ pub fn canonical_order(outputs: &mut [Output]) {
     fn sort_key(o: &Output) -> (usize, &str, i32, &str) {
         match o {
             Output::Delivery(d) => (0, d.id.as_str(), d.version, ""),
-            Output::Span(s) => (1, s.trace_id.as_str(), 0, s.span_id.as_str()),
+            Output::Span(s) => (1, &*s.trace_id, 0, s.span_id.as_str()),
             Output::Window(w) => (2, w.id.as_str(), w.version, ""),
         }
     }
@@ -121,7 +121,7 @@ pub fn canonical_order(outputs: &mut [Output]) {
 pub fn encode_output(output: &Output) -> Result<(String, Vec<u8>), AvroError> {
     Ok(match output {
         Output::Delivery(d) => (d.id.clone(), avro::encode(d)?),
-        Output::Span(s) => (s.trace_id.clone(), avro::encode(s)?),
+        Output::Span(s) => (s.trace_id.to_string(), avro::encode(s)?),
         Output::Window(w) => (w.id.clone(), avro::encode(w)?),
     })
 }

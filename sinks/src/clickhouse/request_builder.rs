@@ -9,6 +9,7 @@
 //! `DateTime64(9)` nanoseconds since the epoch in RowBinary.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use clickhouse::Row;
 use lunettes_schemas::{
@@ -240,11 +241,11 @@ pub struct SpanRow {
     /// Span start, ns.
     pub Timestamp: i64,
     /// 32 hex.
-    pub TraceId: String,
+    pub TraceId: Arc<str>,
     /// 16 hex.
     pub SpanId: String,
     /// Parent span id, empty for the root.
-    pub ParentSpanId: String,
+    pub ParentSpanId: Arc<str>,
     /// Always empty.
     pub TraceState: &'static str,
     /// Span name.
@@ -268,17 +269,17 @@ pub struct SpanRow {
     /// Diagnosis code on error.
     pub StatusMessage: String,
     /// Delivery id.
-    pub DeliveryId: String,
+    pub DeliveryId: Arc<str>,
     /// Cluster.
-    pub Cluster: String,
+    pub Cluster: Arc<str>,
     /// Namespace.
-    pub Namespace: String,
+    pub Namespace: Arc<str>,
     /// Pod name.
-    pub PodName: String,
+    pub PodName: Arc<str>,
     /// Pod UID.
-    pub PodUid: String,
+    pub PodUid: Arc<str>,
     /// Node.
-    pub Node: String,
+    pub Node: Arc<str>,
     /// Who owns the span's time: `k8s`, `custom`, `others`.
     pub Owner: &'static str,
     /// Span instance (container or image).
@@ -298,12 +299,12 @@ impl TryFrom<SpanRecord> for SpanRow {
         let duration = end.saturating_sub(start).max(0) as u64;
         let mut resource = BTreeMap::new();
         resource.insert("service.name", SERVICE_NAME.to_string());
-        resource.insert("k8s.cluster.name", s.cluster.clone());
-        resource.insert("k8s.namespace.name", s.namespace.clone());
-        resource.insert("k8s.pod.name", s.pod_name.clone());
-        resource.insert("k8s.pod.uid", s.pod_uid.clone());
+        resource.insert("k8s.cluster.name", s.cluster.to_string());
+        resource.insert("k8s.namespace.name", s.namespace.to_string());
+        resource.insert("k8s.pod.name", s.pod_name.to_string());
+        resource.insert("k8s.pod.uid", s.pod_uid.to_string());
         if !s.node.is_empty() {
-            resource.insert("k8s.node.name", s.node.clone());
+            resource.insert("k8s.node.name", s.node.to_string());
         }
         Ok(SpanRow {
             Timestamp: start,

@@ -182,11 +182,11 @@ pub fn convert(record: &SpanRecord, scope: ResourceScope) -> Result<OtlpSpan, In
     let is_root = parent_span_id.is_empty();
     let resource = match scope {
         ResourceScope::Pod => ResourceKey {
-            cluster: record.cluster.clone(),
-            namespace: record.namespace.clone(),
-            pod_uid: record.pod_uid.clone(),
-            pod_name: record.pod_name.clone(),
-            node: record.node.clone(),
+            cluster: record.cluster.to_string(),
+            namespace: record.namespace.to_string(),
+            pod_uid: record.pod_uid.to_string(),
+            pod_name: record.pod_name.to_string(),
+            node: record.node.to_string(),
         },
         ResourceScope::Cluster => {
             push_non_empty(
@@ -198,7 +198,7 @@ pub fn convert(record: &SpanRecord, scope: ResourceScope) -> Result<OtlpSpan, In
             push_non_empty(&mut attributes, semconv::K8S_POD_UID, &record.pod_uid);
             push_non_empty(&mut attributes, semconv::K8S_NODE_NAME, &record.node);
             ResourceKey {
-                cluster: record.cluster.clone(),
+                cluster: record.cluster.to_string(),
                 namespace: String::new(),
                 pod_uid: String::new(),
                 pod_name: String::new(),

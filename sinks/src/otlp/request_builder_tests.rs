@@ -95,7 +95,7 @@ fn malformed_records_are_rejected_with_the_reason() {
     let e = convert(&negative, ResourceScope::Pod).unwrap_err();
     assert!(e.to_string().contains("start_us = -5"), "{e}");
     let mut no_cluster = record(TRACE, ROOT, "", "x");
-    no_cluster.cluster.clear();
+    no_cluster.cluster = "".into();
     assert!(convert(&no_cluster, ResourceScope::Pod)
         .unwrap_err()
         .to_string()

@@ -45,7 +45,7 @@ impl EngineFixture {
     pub fn spans_of_trace(&self, trace_id: &str) -> usize {
         self.spans
             .iter()
-            .filter(|s| s.trace_id == trace_id)
+            .filter(|s| s.trace_id == trace_id.into())
             .map(|s| &s.span_id)
             .collect::<BTreeSet<_>>()
             .len()
@@ -124,7 +124,7 @@ pub async fn produce_spans(kafka: &KafkaConfig, spans: &[SpanRecord]) -> i64 {
         .iter()
         .map(|s| {
             (
-                s.trace_id.clone(),
+                s.trace_id.to_string(),
                 lunettes_schemas::avro::encode(s).expect("encode span"),
             )
         })
