@@ -3,7 +3,9 @@
 //! verdicts, spans and SLO window rows.
 //!
 //! Files (`lunettes analyze`), Kafka workers and tests all drive the same
-//! code: feed events with [`Engine::process`], move a quiet cluster's clock
+//! code: feed events with [`Engine::process`] (or a batch of them with
+//! [`Engine::process_batch`], which prefetches their pods' memory ahead and
+//! yields the same outputs), move a quiet cluster's clock
 //! with [`Engine::tick`], and call [`Engine::finish`] at the end of a finite
 //! input. Outputs are deterministic: the same input set, in any order within
 //! the lateness bound, yields the same records, ids and versions.
