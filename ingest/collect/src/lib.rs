@@ -12,7 +12,7 @@
 //! * [`watch`]: Pods and Events through the Kubernetes API (for managed
 //!   clusters without audit access), resuming from the last acknowledged
 //!   resourceVersion and relisting on 410 Gone without duplicates;
-//! * [`file`]: recorded files, with event-time watermarks, then exit.
+//! * [`file`](mod@file): recorded files, with event-time watermarks, then exit.
 //!
 //! Rejected inputs go to the dead-letter topic with their reason; live
 //! sources publish wall-clock watermarks to every partition so deadlines fire

@@ -3,10 +3,10 @@
 //! The kubelet wraps every runtime error in "Failed to create pod sandbox:"
 //! ("Failed create pod sandbox:" before 1.10); the runtime adds its own chain:
 //! dockershim "failed to set up sandbox container ... network for pod ...:
-//! NetworkPlugin cni failed to set up pod ... network: <plugin error>",
+//! NetworkPlugin cni failed to set up pod ... network: PLUGIN-ERROR",
 //! containerd "failed to setup network for sandbox \"id\": plugin
-//! type=\"calico\" failed (add): <plugin error>", CRI-O "error adding pod
-//! ... to CNI network \"x\": <plugin error>". The rules key on those stable
+//! type=\"calico\" failed (add): PLUGIN-ERROR", CRI-O "error adding pod
+//! ... to CNI network \"x\": PLUGIN-ERROR". The rules key on those stable
 //! *structures* (the network-setup phrase, `plugin type=`, `cni`), then on the
 //! plugin's own words for IP address management (IPAM) problems, which are
 //! the root cause Lunettes reports first: an exhausted or conflicting address

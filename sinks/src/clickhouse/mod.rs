@@ -5,7 +5,7 @@
 //! sets), [`request_builder`] (records to rows; [`rowbinary`] transcodes delivery
 //! records straight to RowBinary), [`service`] (one insert,
 //! retried, classified by [`error`]), [`sink`] (the consume-batch-insert-commit
-//! loop), plus [`migrate`] (the versioned schema in `schemas/clickhouse/`)
+//! loop), plus [`migrate`](mod@migrate) (the versioned schema in `schemas/clickhouse/`)
 //! and [`metrics`]. The guarantees and the SQL to read the tables are in
 //! `docs/clickhouse.md`.
 
