@@ -21,8 +21,8 @@ use smallvec::SmallVec;
 use crate::fasthash::{hash64, FastMap};
 use crate::fields::split_op;
 use crate::intern::{Interner, Sym, EMPTY};
-use crate::spans::config::{parse_captured_duration, SpanConfig, Trigger};
-use crate::spans::track::Scratch;
+use crate::spans::config::{SpanConfig, Trigger};
+use crate::spans::track::{trigger_hit, Scratch};
 
 /// Distinct operation strings remembered before the cache starts over (a
 /// bound on memory for fleets with unusually many container names).
@@ -197,21 +197,9 @@ fn marks_of(
 ) -> SmallVec<[OpMark; 2]> {
     let mut marks = SmallVec::new();
     scratch.new_text();
-    if let Some(trigs) = cfg.op_exact.get(op) {
-        for trig in trigs.iter() {
-            let m = &cfg.matchers[trig.matcher as usize];
-            let instance = match &m.name_rex {
-                Some(r) => match scratch.capture(r, op) {
-                    Some(c) => interner.intern(c),
-                    None => continue,
-                },
-                None => EMPTY,
-            };
-            let dur = m
-                .duration_rex
-                .as_ref()
-                .and_then(|r| scratch.capture(r, op))
-                .and_then(parse_captured_duration);
+    let exact = cfg.op_exact.get(op).map(|t| t.as_slice()).unwrap_or(&[]);
+    for trig in exact {
+        if let Some((instance, dur)) = trigger_hit(cfg, trig, op, interner, scratch, |_| EMPTY) {
             marks.push(OpMark {
                 trig: *trig,
                 instance,
@@ -219,31 +207,21 @@ fn marks_of(
             });
         }
     }
-    let Some(trigs) = segs.first().and_then(|head| cfg.op_wild.get(*head)) else {
-        return marks;
-    };
-    for trig in trigs.iter() {
-        let m = &cfg.matchers[trig.matcher as usize];
-        let Some(cap) = m.match_op(segs) else {
+    // `*` patterns under the head segment; the first `*` names the instance.
+    let wild = segs.first().and_then(|head| cfg.op_wild.get(*head));
+    for trig in wild.map(|t| t.as_slice()).unwrap_or(&[]) {
+        let Some(cap) = cfg.matchers[trig.matcher as usize].match_op(segs) else {
             continue;
         };
-        let instance = match &m.name_rex {
-            Some(r) => match scratch.capture(r, op) {
-                Some(c) => interner.intern(c),
-                None => continue,
-            },
-            None => interner.intern(cap),
-        };
-        let dur = m
-            .duration_rex
-            .as_ref()
-            .and_then(|r| scratch.capture(r, op))
-            .and_then(parse_captured_duration);
-        marks.push(OpMark {
-            trig: *trig,
-            instance,
-            dur,
-        });
+        if let Some((instance, dur)) =
+            trigger_hit(cfg, trig, op, interner, scratch, |i| i.intern(cap))
+        {
+            marks.push(OpMark {
+                trig: *trig,
+                instance,
+                dur,
+            });
+        }
     }
     marks
 }

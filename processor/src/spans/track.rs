@@ -224,6 +224,31 @@ pub(crate) fn quoted_capture(open: &[u8], text: &str) -> Option<ByteSpan> {
     None
 }
 
+/// What trigger `trig` records on `text` (an operation string or an Event
+/// message): its instance, the `NameRex` capture interned, else `fallback`;
+/// and, for direct-info spans, the duration the text printed. `None` when
+/// the `NameRex` does not match (the trigger records nothing).
+pub(crate) fn trigger_hit(
+    cfg: &SpanConfig,
+    trig: &Trigger,
+    text: &str,
+    interner: &mut Interner,
+    scratch: &mut Scratch,
+    fallback: impl FnOnce(&mut Interner) -> Sym,
+) -> Option<(Sym, Option<i64>)> {
+    let m = &cfg.matchers[trig.matcher as usize];
+    let instance = match &m.name_rex {
+        Some(r) => interner.intern(scratch.capture(r, text)?),
+        None => fallback(interner),
+    };
+    let dur = m
+        .duration_rex
+        .as_ref()
+        .and_then(|r| scratch.capture(r, text))
+        .and_then(parse_captured_duration);
+    Some((instance, dur))
+}
+
 /// Records the marks an Event triggers.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_event(
@@ -250,35 +275,22 @@ pub(crate) fn on_event(
     // of one event name it).
     let mut container: Option<Sym> = None;
     for trig in by_reason.iter().chain(cfg.event_any.iter()) {
-        let m = &cfg.matchers[trig.matcher as usize];
-        let inst = match &m.name_rex {
-            Some(r) => match scratch.capture(r, message) {
-                Some(c) => interner.intern(c),
-                None => continue,
-            },
-            None => {
-                let per_container = matches!(
-                    cfg.spans[trig.span as usize].name_ref,
-                    Some(NameRef::Containers { image: false, .. })
-                );
-                if per_container {
-                    *container.get_or_insert_with(|| {
-                        match crate::fields::container_of(field_path, "") {
-                            Some((name, _)) => interner.intern(name),
-                            None => EMPTY,
-                        }
-                    })
-                } else {
-                    EMPTY
-                }
+        let per_container = matches!(
+            cfg.spans[trig.span as usize].name_ref,
+            Some(NameRef::Containers { image: false, .. })
+        );
+        let hit = trigger_hit(cfg, trig, message, interner, scratch, |interner| {
+            if !per_container {
+                return EMPTY;
             }
-        };
-        let dur = m
-            .duration_rex
-            .as_ref()
-            .and_then(|r| scratch.capture(r, message))
-            .and_then(parse_captured_duration);
-        push(pod, trig, t, secs, inst, dur);
+            *container.get_or_insert_with(|| match crate::fields::container_of(field_path, "") {
+                Some((name, _)) => interner.intern(name),
+                None => EMPTY,
+            })
+        });
+        if let Some((inst, dur)) = hit {
+            push(pod, trig, t, secs, inst, dur);
+        }
     }
 }
 
