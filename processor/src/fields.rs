@@ -1,6 +1,7 @@
-//! Fields read out of operation strings and event texts: the segments of an
-//! operation, the image of a `Pulling`/`Pulled` message, the pull duration
-//! the kubelet prints, the container an event is about.
+//! Fields read out of event texts: the image of a `Pulling`/`Pulled`
+//! message, the pull duration the kubelet prints, the container an event is
+//! about. (Operation strings are split once per distinct string, in
+//! `opplan.rs`.)
 //!
 //! Why apart from `pod.rs`: these are pure text functions, shared by the
 //! lifecycle rules and the span matchers, and each runs on the per-event hot
@@ -10,7 +11,6 @@
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
-use smallvec::SmallVec;
 
 /// Searchers for the fixed phrases of `Pulled` messages, built once:
 /// building one per message (as `str::contains` does) cost more than the
@@ -19,42 +19,6 @@ static ALREADY_PRESENT: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("already present"));
 static INCLUDING_WAITING: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("including waiting"));
-
-/// The `:`-separated segments of an operation string, split once for both
-/// the lifecycle rules and the span matchers. Scans 8 bytes at a time
-/// (operation strings are 20-40 bytes: too short for a `memchr` iterator's
-/// setup to pay off, long enough for a byte loop to show in profiles).
-pub(crate) fn split_op(op: &str) -> SmallVec<[&str; 6]> {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const COLONS: u64 = 0x0101_0101_0101_0101 * b':' as u64;
-    let bytes = op.as_bytes();
-    let mut segs = SmallVec::new();
-    let mut from = 0;
-    let mut i = 0;
-    // `:` is ASCII, so every cut is a char boundary.
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w) ^ COLONS;
-        // 0x80 in exactly the bytes of `x` that are zero (the colons).
-        let mut m = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
-        while m != 0 {
-            let at = i + (m.trailing_zeros() / 8) as usize;
-            segs.push(&op[from..at]);
-            from = at + 1;
-            m &= m - 1;
-        }
-        i += 8;
-    }
-    for (k, &b) in bytes[i..].iter().enumerate() {
-        if b == b':' {
-            segs.push(&op[from..i + k]);
-            from = i + k + 1;
-        }
-    }
-    segs.push(&op[from..]);
-    segs
-}
 
 /// The first `"..."` in a message (the image of `Pulling`/`Pulled`).
 pub(crate) fn first_quoted(msg: &str) -> Option<&str> {
@@ -138,15 +102,6 @@ mod tests {
             }
         }
         plain
-    }
-
-    proptest::proptest! {
-        /// The word-at-a-time scan cuts exactly where `str::split` does.
-        #[test]
-        fn split_op_equals_str_split(op in "[a:é\u{80}\u{3a3}\u{ba}]{0,40}") {
-            let want: Vec<&str> = op.split(':').collect();
-            proptest::prop_assert_eq!(split_op(&op).into_vec(), want);
-        }
     }
 
     #[test]

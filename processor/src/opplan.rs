@@ -19,7 +19,6 @@
 use smallvec::SmallVec;
 
 use crate::fasthash::{hash64, FastMap};
-use crate::fields::split_op;
 use crate::intern::{Interner, Sym, EMPTY};
 use crate::spans::config::{SpanConfig, Trigger};
 use crate::spans::track::{trigger_hit, Scratch};
@@ -115,7 +114,7 @@ impl OpPlans {
             if self.plans.len() >= PLANS_MAX {
                 self.plans.clear();
             }
-            let segs = split_op(op);
+            let segs: SmallVec<[&str; 6]> = op.split(':').collect();
             let rule = rule_of(op, &segs, interner);
             let marks = marks_of(spans, op, &segs, interner, scratch);
             let plan = OpPlan {
