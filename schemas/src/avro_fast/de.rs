@@ -20,12 +20,16 @@ type Result<T> = std::result::Result<T, FastError>;
 ///
 /// Bytes after the datum are ignored, as apache-avro's `from_avro_datum` does.
 pub fn from_datum<T: DeserializeOwned>(schema: &FastSchema, datum: &[u8]) -> Result<T> {
-    let mut r = Reader { buf: datum };
+    let mut r = DatumReader::new(datum);
     T::deserialize(De { r: &mut r, schema })
 }
 
-/// The unread rest of the datum.
-struct Reader<'de> {
+/// The unread rest of an Avro binary datum, read one primitive at a time.
+///
+/// Every read checks the bytes that remain, so truncated or corrupt input is
+/// an error, never a panic. Public for readers that walk a datum without
+/// building a value (the ClickHouse sink transcodes deliveries with it).
+pub struct DatumReader<'de> {
     buf: &'de [u8],
 }
 
@@ -33,8 +37,22 @@ fn err<T>(msg: &str) -> Result<T> {
     Err(FastError(msg.to_string()))
 }
 
-impl<'de> Reader<'de> {
-    fn byte(&mut self) -> Result<u8> {
+impl<'de> DatumReader<'de> {
+    /// A reader at the start of `datum`.
+    #[inline]
+    pub fn new(datum: &'de [u8]) -> Self {
+        DatumReader { buf: datum }
+    }
+
+    /// Bytes not read yet.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// One raw byte (a `boolean`).
+    #[inline]
+    pub fn byte(&mut self) -> Result<u8> {
         match self.buf.split_first() {
             Some((&b, rest)) => {
                 self.buf = rest;
@@ -45,7 +63,8 @@ impl<'de> Reader<'de> {
     }
 
     /// A zig-zag varint `long` (at most 10 bytes).
-    fn long(&mut self) -> Result<i64> {
+    #[inline]
+    pub fn long(&mut self) -> Result<i64> {
         let mut v: u64 = 0;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -60,11 +79,15 @@ impl<'de> Reader<'de> {
         err("varint overflows a long")
     }
 
-    fn int(&mut self) -> Result<i32> {
+    /// A zig-zag varint `int`.
+    #[inline]
+    pub fn int(&mut self) -> Result<i32> {
         i32::try_from(self.long()?).or_else(|_| err("int out of range"))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'de [u8]> {
+    /// The next `n` raw bytes (a `fixed`, a `float`).
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Result<&'de [u8]> {
         if n > self.buf.len() {
             return err("datum truncated");
         }
@@ -74,18 +97,22 @@ impl<'de> Reader<'de> {
     }
 
     /// A length-prefixed byte string.
-    fn bytes(&mut self) -> Result<&'de [u8]> {
+    #[inline]
+    pub fn bytes(&mut self) -> Result<&'de [u8]> {
         let len = self.long()?;
         let len = usize::try_from(len).or_else(|_| err("negative length"))?;
         self.take(len)
     }
 
-    fn str(&mut self) -> Result<&'de str> {
+    /// A length-prefixed UTF-8 string.
+    #[inline]
+    pub fn str(&mut self) -> Result<&'de str> {
         std::str::from_utf8(self.bytes()?).or_else(|_| err("string is not valid UTF-8"))
     }
 
     /// The item count of the next array or map block (0 ends the value).
-    fn block_count(&mut self) -> Result<usize> {
+    #[inline]
+    pub fn block_count(&mut self) -> Result<usize> {
         let n = self.long()?;
         let n = if n < 0 {
             // A negative count is followed by the block's size in bytes.
@@ -113,7 +140,7 @@ impl<'de> Reader<'de> {
 
 /// Deserializes one value of `schema` from the reader.
 struct De<'a, 'de> {
-    r: &'a mut Reader<'de>,
+    r: &'a mut DatumReader<'de>,
     schema: &'a FastSchema,
 }
 
@@ -253,7 +280,7 @@ impl<'de> de::Deserializer<'de> for De<'_, 'de> {
     }
 }
 
-fn symbol<'s>(r: &mut Reader<'_>, symbols: &'s [String]) -> Result<&'s str> {
+fn symbol<'s>(r: &mut DatumReader<'_>, symbols: &'s [String]) -> Result<&'s str> {
     let i = r.long()?;
     usize::try_from(i)
         .ok()
@@ -263,7 +290,7 @@ fn symbol<'s>(r: &mut Reader<'_>, symbols: &'s [String]) -> Result<&'s str> {
 }
 
 /// Caps a count read from the input to something the input could hold.
-fn hint(left: usize, r: &Reader<'_>) -> Option<usize> {
+fn hint(left: usize, r: &DatumReader<'_>) -> Option<usize> {
     Some(left.min(r.buf.len()))
 }
 
@@ -278,7 +305,7 @@ struct Blocks {
 impl Blocks {
     /// Moves to the next item, reading a block count when the current block
     /// is used up; false at the end.
-    fn take_one(&mut self, r: &mut Reader<'_>) -> Result<bool> {
+    fn take_one(&mut self, r: &mut DatumReader<'_>) -> Result<bool> {
         if self.left == 0 {
             if self.done {
                 return Ok(false);
@@ -296,7 +323,7 @@ impl Blocks {
 
 /// A record visited as a sequence of its fields, in schema order.
 struct RecordSeq<'a, 'de> {
-    r: &'a mut Reader<'de>,
+    r: &'a mut DatumReader<'de>,
     rec: &'a RecordSchema,
     next: usize,
 }
@@ -323,7 +350,7 @@ impl<'de> de::SeqAccess<'de> for RecordSeq<'_, 'de> {
 
 /// A record visited as a map from field name to value, in schema order.
 struct RecordMap<'a, 'de> {
-    r: &'a mut Reader<'de>,
+    r: &'a mut DatumReader<'de>,
     rec: &'a RecordSchema,
     next: usize,
 }
@@ -359,7 +386,7 @@ impl<'de> de::MapAccess<'de> for RecordMap<'_, 'de> {
 
 /// An Avro array: blocks of items, ended by a zero count.
 struct ArrayAccess<'a, 'de> {
-    r: &'a mut Reader<'de>,
+    r: &'a mut DatumReader<'de>,
     items: &'a FastSchema,
     blocks: Blocks,
 }
@@ -385,7 +412,7 @@ impl<'de> de::SeqAccess<'de> for ArrayAccess<'_, 'de> {
 
 /// An Avro map: blocks of (string key, value) entries, ended by a zero count.
 struct MapAccess<'a, 'de> {
-    r: &'a mut Reader<'de>,
+    r: &'a mut DatumReader<'de>,
     values: &'a FastSchema,
     blocks: Blocks,
 }

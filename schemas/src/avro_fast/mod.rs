@@ -33,7 +33,7 @@ use apache_avro::Schema;
 pub mod de;
 pub mod ser;
 
-pub use de::from_datum;
+pub use de::{from_datum, DatumReader};
 pub use ser::to_datum;
 
 /// An error of the direct codec (malformed datum, or a value that does not

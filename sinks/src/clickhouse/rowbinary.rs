@@ -23,7 +23,7 @@
 use std::sync::OnceLock;
 
 use lunettes_schemas::avro::{self, AvroRecord};
-use lunettes_schemas::avro_fast::FastSchema;
+use lunettes_schemas::avro_fast::{DatumReader, FastError, FastSchema};
 use lunettes_schemas::{Action, Delivery, DeliveryResult};
 use serde::de::{Deserialize, IntoDeserializer};
 
@@ -87,6 +87,12 @@ enum Op {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct TranscodeError(pub String);
+
+impl From<FastError> for TranscodeError {
+    fn from(e: FastError) -> Self {
+        TranscodeError(e.0)
+    }
+}
 
 fn fail<T>(msg: &str) -> Result<T, TranscodeError> {
     Err(TranscodeError(msg.to_string()))
@@ -190,14 +196,11 @@ impl DeliveryTranscoder {
     /// Transcodes a bare datum of the current schema (may leave a partial
     /// row in `out` on error).
     fn transcode(&self, datum: &[u8], out: &mut Vec<u8>) -> Result<(), TranscodeError> {
-        let mut r = Reader { buf: datum };
+        let mut r = DatumReader::new(datum);
         for op in &self.ops {
             match op {
                 Op::Str => put_str(out, r.str()?),
-                Op::Int => {
-                    let v = i32::try_from(r.long()?).or_else(|_| fail("int out of range"))?;
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
+                Op::Int => out.extend_from_slice(&r.int()?.to_le_bytes()),
                 Op::Long => out.extend_from_slice(&r.long()?.to_le_bytes()),
                 Op::Bool => match r.byte()? {
                     b @ (0 | 1) => out.push(b),
@@ -222,7 +225,7 @@ impl DeliveryTranscoder {
                         .ok_or_else(|| TranscodeError("enum index out of range".into()))?;
                     put_str(out, s);
                 }
-                Op::StrArray => r.str_array(out)?,
+                Op::StrArray => str_array(&mut r, out)?,
             }
         }
         Ok(())
@@ -243,73 +246,27 @@ fn put_uleb(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// The unread rest of an Avro datum (the checks of `avro_fast::de`).
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, TranscodeError> {
-        let (&b, rest) = self
-            .buf
-            .split_first()
-            .ok_or_else(|| TranscodeError("datum truncated".into()))?;
-        self.buf = rest;
-        Ok(b)
-    }
-
-    /// A zig-zag varint `long`.
-    fn long(&mut self) -> Result<i64, TranscodeError> {
-        let mut v: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let b = self.byte()?;
-            if shift == 63 && b > 1 {
-                return fail("varint overflows a long");
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok((v >> 1) as i64 ^ -((v & 1) as i64));
-            }
+/// An Avro array of strings (blocks ended by a zero count) as a RowBinary
+/// `Array(String)`: the count goes first, so the items are located before
+/// they are written.
+fn str_array(r: &mut DatumReader<'_>, out: &mut Vec<u8>) -> Result<(), TranscodeError> {
+    let mut items: Vec<&str> = Vec::new();
+    loop {
+        let n = r.block_count()?;
+        if n == 0 {
+            break;
         }
-        fail("varint overflows a long")
-    }
-
-    fn str(&mut self) -> Result<&'a str, TranscodeError> {
-        let len = usize::try_from(self.long()?).or_else(|_| fail("negative length"))?;
-        if len > self.buf.len() {
+        // Every string takes at least its length byte.
+        if n > r.remaining() {
             return fail("datum truncated");
         }
-        let (head, rest) = self.buf.split_at(len);
-        self.buf = rest;
-        std::str::from_utf8(head).or_else(|_| fail("string is not valid UTF-8"))
-    }
-
-    /// An Avro array of strings (blocks ended by a zero count) as a
-    /// RowBinary `Array(String)`: the count goes first, so the items are
-    /// located before they are written.
-    fn str_array(&mut self, out: &mut Vec<u8>) -> Result<(), TranscodeError> {
-        let mut items: Vec<&'a str> = Vec::new();
-        loop {
-            let n = self.long()?;
-            if n == 0 {
-                break;
-            }
-            if n < 0 {
-                self.long()?; // block size in bytes
-            }
-            let n = n.unsigned_abs();
-            // Every string takes at least its length byte.
-            if n > self.buf.len() as u64 {
-                return fail("datum truncated");
-            }
-            for _ in 0..n {
-                items.push(self.str()?);
-            }
+        for _ in 0..n {
+            items.push(r.str()?);
         }
-        put_uleb(out, items.len() as u64);
-        for s in items {
-            put_str(out, s);
-        }
-        Ok(())
     }
+    put_uleb(out, items.len() as u64);
+    for s in items {
+        put_str(out, s);
+    }
+    Ok(())
 }
