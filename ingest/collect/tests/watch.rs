@@ -216,6 +216,36 @@ async fn wait_stable(p: &Publisher, cluster: &str, at_least: u64) -> u64 {
     }
 }
 
+/// Waits until the API has answered at least `want` list requests per
+/// resource since request number `from` (a relist after 410 Gone reaching
+/// its last page), lets the relists settle, then lifts the compaction so
+/// watches resume.
+async fn relisted_then_resume(api: &Shared, from: usize, want: &[(&str, usize)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = {
+            let a = api.lock().unwrap();
+            want.iter().all(|(res, n)| {
+                a.requests[from..]
+                    .iter()
+                    .filter(|(r, k)| r == res && k == "list")
+                    .count()
+                    >= *n
+            })
+        };
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not relist after 410"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    api.lock().unwrap().compacted_below = 0;
+}
+
 fn run(
     cfg: &WatchConfig,
     p: &Arc<Publisher>,
@@ -276,31 +306,9 @@ async fn relist_after_410_publishes_nothing_twice_and_restart_resumes() {
         let mut a = api.lock().unwrap();
         a.compacted_below = a.rv + 1;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        {
-            // A relist reaches the last page (no continue) of both resources:
-            // with pages of 3, pods take 3 requests and events 7.
-            let a = api.lock().unwrap();
-            let lists = |res: &str| {
-                a.requests[before..]
-                    .iter()
-                    .filter(|(r, k)| r == res && k == "list")
-                    .count()
-            };
-            if lists("pods") >= 3 && lists("events") >= 7 {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the collector did not relist after 410"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Let the relists settle, then lift the compaction so watches resume.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    api.lock().unwrap().compacted_below = 0;
+    // A relist reaches the last page (no continue) of both resources: with
+    // pages of 3, pods take 3 requests and events 7.
+    relisted_then_resume(&api, before, &[("pods", 3), ("events", 7)]).await;
     let after_relist = wait_stable(&p, "w1", first).await;
     assert_eq!(
         after_relist, first,
@@ -409,18 +417,8 @@ async fn a_pod_deleted_during_a_watch_gap_is_reported_by_the_relist() {
         a.compacted_below = a.rv + 1;
         a.requests.len()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while api.lock().unwrap().requests[before..]
-        .iter()
-        .filter(|(r, k)| r == "pods" && k == "list")
-        .count()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "no relist after 410");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    api.lock().unwrap().compacted_below = 0;
+    // The relist after 410 (pages of 2).
+    relisted_then_resume(&api, before, &[("pods", 2)]).await;
     let last = wait_stable(&p, "w2", first + 1).await;
     stop.trigger();
     task.await.unwrap().unwrap();
