@@ -277,15 +277,10 @@ async fn retries_after_unavailable_and_503_lose_nothing_and_honour_the_delay() {
             .unwrap();
         receiver.fail_next(fails, Some(delay));
         let group = format!("retry-{}", protocol.as_str());
-        let endpoint = match protocol {
-            OtlpProtocol::Grpc => receiver.grpc_endpoint(),
-            OtlpProtocol::Http => receiver.http_endpoint(),
-        }
-        .unwrap();
         // One request at a time, so the refusals come one after the other:
         // with several in flight (how a slow poll splits the batches) they
         // overlap and their delays run in parallel.
-        let mut config = sink_config(&kafka, endpoint, protocol, &group);
+        let mut config = receiver_config(&kafka, &receiver, protocol, &group);
         config.max_in_flight = 1;
         let sink = SinkRun::start_with(config);
         assert!(receiver.wait_for_refusals(1, Duration::from_secs(60)).await);

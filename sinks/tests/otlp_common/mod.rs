@@ -203,6 +203,21 @@ pub struct Stats {
     pub left_uncommitted: bool,
 }
 
+/// The sink configuration for exporting to `receiver` over `protocol`.
+pub fn receiver_config(
+    kafka: &KafkaConfig,
+    receiver: &OtlpReceiver,
+    protocol: OtlpProtocol,
+    group: &str,
+) -> OtlpSinkConfig {
+    let endpoint = match protocol {
+        OtlpProtocol::Grpc => receiver.grpc_endpoint(),
+        OtlpProtocol::Http => receiver.http_endpoint(),
+    }
+    .expect("receiver serves the protocol");
+    sink_config(kafka, endpoint, protocol, group)
+}
+
 impl SinkRun {
     /// Starts a sink against `receiver` over `protocol`.
     pub fn start(
@@ -211,12 +226,7 @@ impl SinkRun {
         protocol: OtlpProtocol,
         group: &str,
     ) -> SinkRun {
-        let endpoint = match protocol {
-            OtlpProtocol::Grpc => receiver.grpc_endpoint(),
-            OtlpProtocol::Http => receiver.http_endpoint(),
-        }
-        .expect("receiver serves the protocol");
-        Self::start_with(sink_config(kafka, endpoint, protocol, group))
+        Self::start_with(receiver_config(kafka, receiver, protocol, group))
     }
 
     /// Starts a sink with `config`.
