@@ -151,7 +151,7 @@ impl Engine {
 
     /// The watermark of a cluster (None before its first record).
     pub fn watermark(&self, cluster: &str) -> Option<i64> {
-        let c = self.clusters.iter().find(|c| &*c.name == cluster)?;
+        let c = &self.clusters[self.find_cluster(cluster)?];
         (c.watermark != i64::MIN).then_some(c.watermark)
     }
 
@@ -161,16 +161,8 @@ impl Engine {
                 return self.last_cluster;
             }
         }
-        // A partition usually carries a handful of clusters, interleaved:
-        // comparing a few short names beats hashing.
-        if self.clusters.len() <= 8 {
-            if let Some(i) = self.clusters.iter().position(|c| &*c.name == name) {
-                self.last_cluster = i;
-                return i;
-            }
-        }
-        let idx = match self.cluster_index.get(name) {
-            Some(&i) => i as usize,
+        let idx = match self.find_cluster(name) {
+            Some(i) => i,
             None => {
                 let i = self.clusters.len();
                 self.clusters.push(Cluster::new(name));
@@ -180,6 +172,16 @@ impl Engine {
         };
         self.last_cluster = idx;
         idx
+    }
+
+    /// The index of a known cluster.
+    fn find_cluster(&self, name: &str) -> Option<usize> {
+        // A partition usually carries a handful of clusters, interleaved:
+        // comparing a few short names beats hashing.
+        if self.clusters.len() <= 8 {
+            return self.clusters.iter().position(|c| &*c.name == name);
+        }
+        self.cluster_index.get(name).map(|&i| i as usize)
     }
 
     /// Feeds one HyperEvent; pushes any verdicts, spans and window rows it
@@ -342,7 +344,7 @@ impl Engine {
         if ev.object.uid.is_empty() {
             return none;
         }
-        let Some(ci) = self.clusters.iter().position(|c| *c.name == *ev.cluster) else {
+        let Some(ci) = self.find_cluster(&ev.cluster) else {
             return none;
         };
         let cl = &self.clusters[ci];
