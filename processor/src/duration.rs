@@ -30,7 +30,11 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
     if rest.is_empty() {
         return Err(format!("invalid duration {orig:?}: empty"));
     }
-    let mut total: f64 = 0.0;
+    // Exact integer nanoseconds, as Go keeps them (the kubelet prints pull
+    // times to the nanosecond): no float parse, whose cost was most of
+    // reading a `Pulled` message, and no binary rounding of `0.1`-style
+    // fractions. Rounded to whole microseconds at the end.
+    let mut total_ns: u128 = 0;
     while !rest.is_empty() {
         let num_len = rest
             .bytes()
@@ -41,26 +45,24 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
                 "invalid duration {orig:?}: expected a number at {rest:?}"
             ));
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| {
-            format!(
-                "invalid duration {orig:?}: bad number {:?}",
-                &rest[..num_len]
-            )
-        })?;
+        let number = &rest[..num_len];
+        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return Err(format!("invalid duration {orig:?}: bad number {number:?}"));
+        }
         rest = &rest[num_len..];
         let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map(|(i, _)| i)
+            .bytes()
+            .position(|b| b.is_ascii_digit() || b == b'.')
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
-        let scale = match unit {
-            "ns" => 0.001,
-            "us" | "µs" | "μs" => 1.0,
-            "ms" => 1_000.0,
-            "s" => 1_000_000.0,
-            "m" => 60_000_000.0,
-            "h" => 3_600_000_000.0,
+        let scale_ns: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             "" => {
                 return Err(format!(
                     "invalid duration {orig:?}: missing unit (use e.g. \"90s\")"
@@ -68,15 +70,37 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             }
             other => return Err(format!("invalid duration {orig:?}: unknown unit {other:?}")),
         };
-        total += value * scale;
+        let out_of_range = || format!("invalid duration {orig:?}: out of range");
+        let mut whole: u128 = 0;
+        for d in int.bytes() {
+            whole = whole * 10 + u128::from(d - b'0');
+            // Past 10^25 of any unit is past MAX_US; stopping there keeps
+            // every product below in range.
+            if whole > 10u128.pow(25) {
+                return Err(out_of_range());
+            }
+        }
+        // Fraction digits past the nanosecond cannot change the result
+        // beyond Go's own truncation; 18 digits keep the product in range.
+        let (mut f, mut div): (u128, u128) = (0, 1);
+        for d in frac.bytes().take(18) {
+            f = f * 10 + u128::from(d - b'0');
+            div *= 10;
+        }
+        total_ns = total_ns.saturating_add(whole * scale_ns + f * scale_ns / div);
         rest = &rest[unit_len..];
     }
-    if !total.is_finite() || total > 9.2e18 {
+    let us = (total_ns + 500) / 1000;
+    if us > MAX_US {
         return Err(format!("invalid duration {orig:?}: out of range"));
     }
-    let us = total.round() as i64;
+    let us = us as i64;
     Ok(if neg { -us } else { us })
 }
+
+/// The largest duration accepted, µs (Go's own limit is ~292 years in ns;
+/// this is the same order, in the engine's unit, clear of `i64` overflow).
+const MAX_US: u128 = 9_200_000_000_000_000_000;
 
 /// Formats microseconds as a short human duration: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`.
 pub fn human(us: i64) -> String {
@@ -242,6 +266,65 @@ mod tests {
         }
         for v in vals {
             assert_eq!(Human(v).to_string(), reference(v), "{v}");
+        }
+    }
+
+    /// Durations as the kubelet prints them and as configurations write
+    /// them, to the nanosecond, rounded half up to microseconds.
+    #[test]
+    fn parses_exactly_to_the_microsecond() {
+        for (text, us) in [
+            ("3.2s", 3_200_000),
+            ("1m30s", 90_000_000),
+            ("1h2m3.5s", 3_723_500_000),
+            ("1m2.123456789s", 62_123_457),
+            ("250ms", 250_000),
+            ("1.5us", 2),
+            ("1499ns", 1),
+            ("1500ns", 2),
+            ("0.1s", 100_000),
+            (".5s", 500_000),
+            ("5.s", 5_000_000),
+            ("-1.5s", -1_500_000),
+            ("+2m", 120_000_000),
+            ("0", 0),
+            ("2µs", 2),
+            ("2μs", 2),
+        ] {
+            assert_eq!(parse_go_duration(text), Ok(us), "{text}");
+        }
+    }
+
+    #[test]
+    fn names_the_problem_of_bad_durations() {
+        for (text, problem) in [
+            ("", "empty"),
+            ("90", "missing unit"),
+            ("s", "expected a number"),
+            ("1.2.3s", "bad number"),
+            (".s", "bad number"),
+            ("5d", "unknown unit"),
+            ("99999999999999999999999999h", "out of range"),
+            ("3000000000h", "out of range"),
+        ] {
+            let err = parse_go_duration(text).expect_err(text);
+            assert!(
+                err.contains(problem) && err.contains(&format!("{text:?}")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Where the float parser it replaced was exact (millisecond
+        /// fractions and whole units), the results are equal.
+        #[test]
+        fn equals_the_float_parser_on_millisecond_values(
+            h in 0u64..100, m in 0u64..60, s in 0u64..60, ms in 0u64..1000,
+        ) {
+            let text = format!("{h}h{m}m{s}.{ms:03}s");
+            let float = ((h * 3600 + m * 60 + s) as f64 * 1e6 + ms as f64 * 1e3).round() as i64;
+            proptest::prop_assert_eq!(parse_go_duration(&text), Ok(float));
         }
     }
 }

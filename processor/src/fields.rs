@@ -31,7 +31,9 @@ pub(crate) fn first_quoted(msg: &str) -> Option<&str> {
 /// The pull duration of a `Pulled` message, µs: 0 when the image was
 /// already present, -1 when no duration is printed.
 pub(crate) fn pull_duration_us(msg: &str) -> i64 {
-    if ALREADY_PRESENT.find(msg.as_bytes()).is_some() {
+    // A report of a pull starts so (kubelet 1.10 through 1.31); only other
+    // texts need the search for "already present" through the whole message.
+    if !msg.starts_with("Successfully pulled") && ALREADY_PRESENT.find(msg.as_bytes()).is_some() {
         0
     } else {
         pulled_duration(msg).unwrap_or(-1)
