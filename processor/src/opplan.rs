@@ -16,6 +16,8 @@
 //!
 //! [`PodState`]: crate::pod::PodState
 
+use std::collections::hash_map::Entry;
+
 use smallvec::SmallVec;
 
 use crate::fasthash::{hash64, FastMap};
@@ -109,22 +111,31 @@ impl OpPlans {
         scratch: &mut Scratch,
     ) -> &OpPlan {
         let h = hash64(op.as_bytes());
-        let known = self.plans.get(&h).is_some_and(|p| *p.op == *op);
-        if !known {
-            if self.plans.len() >= PLANS_MAX {
-                self.plans.clear();
-            }
+        if self.plans.len() >= PLANS_MAX && !self.plans.contains_key(&h) {
+            self.plans.clear();
+        }
+        let build = |interner: &mut Interner, scratch: &mut Scratch| {
             let segs: SmallVec<[&str; 6]> = op.split(':').collect();
             let rule = rule_of(op, &segs, interner);
             let marks = marks_of(spans, op, &segs, interner, scratch);
-            let plan = OpPlan {
+            OpPlan {
                 op: op.into(),
                 rule,
                 marks,
-            };
-            self.plans.insert(h, plan);
+            }
+        };
+        // One probe on the hot path (a known operation); a different
+        // operation with the same 64-bit hash replaces the plan it met.
+        match self.plans.entry(h) {
+            Entry::Occupied(e) => {
+                let plan = e.into_mut();
+                if *plan.op != *op {
+                    *plan = build(interner, scratch);
+                }
+                plan
+            }
+            Entry::Vacant(e) => e.insert(build(interner, scratch)),
         }
-        &self.plans[&h]
     }
 }
 

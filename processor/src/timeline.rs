@@ -87,7 +87,7 @@ pub(crate) fn timeline(pod: &PodState, at: i64) -> Timeline {
     let mut tl = Timeline::default();
     let c = pod.created.t;
     let mut cursor = c;
-    let clamp = |tl: &mut Timeline, name: &str| tl.flags.push(format!("clamped:{name}"));
+    let clamp = |tl: &mut Timeline, name: &str| tl.flags.push(["clamped:", name].concat());
 
     let bound = pod.bound.by(at).then_some(pod.bound);
     let k = pod.kubelet_start(at);
