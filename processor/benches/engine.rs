@@ -1,22 +1,34 @@
-//! Engine benchmark: throughput in HyperEvents/s on simulator-like input, and
-//! memory per in-flight pod at 1M in-flight pods (counting allocator).
+//! Engine benchmark: throughput in HyperEvents/s on two inputs, and memory
+//! per in-flight pod at 1M in-flight pods (counting allocator).
 //!
 //! Run: `cargo bench -p lunettes-processor --bench engine`
-//! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_INFLIGHT` override the sizes,
-//! `ENGINE_BENCH_INFLIGHT=0` skips the memory run, `ENGINE_BENCH_SPANS=0|1`
-//! runs one configuration only, `ENGINE_BENCH_API=event|batch` one way of
-//! feeding it (`Engine::process` per event, `Engine::process_batch`),
-//! `ENGINE_BENCH_SCATTERED=1` keeps the generator's memory layout of the
-//! input (see `throughput`), `ENGINE_BENCH_DIGEST=1` prints a digest of
-//! every output record to compare builds). Times are the thread's CPU time: the machine
-//! is shared, and wall time would charge the engine for other processes.
+//! (`ENGINE_BENCH_PODS` / `ENGINE_BENCH_SIM_PODS` / `ENGINE_BENCH_INFLIGHT`
+//! override the sizes, `ENGINE_BENCH_INFLIGHT=0` skips the memory run,
+//! `ENGINE_BENCH_INPUT=synthetic|simulator` runs one input only,
+//! `ENGINE_BENCH_SPANS=0|1` one configuration, `ENGINE_BENCH_API=event|batch`
+//! one way of feeding it (`Engine::process` per event,
+//! `Engine::process_batch`), `ENGINE_BENCH_SCATTERED=1` keeps the
+//! generator's memory layout of the input (see `throughput`),
+//! `ENGINE_BENCH_DIGEST=1` prints a digest of every output record to compare
+//! builds). Times are the thread's CPU time: the machine is shared, and wall
+//! time would charge the engine for other processes.
 //!
-//! The input mimics what the simulator and real clusters send per pod: the
-//! audit create (with pod facts), binding, scheduler and kubelet Events
-//! (Scheduled, Pulling, Pulled, Created, Started), status-patch operations at
-//! whole-second precision (Initialized, containerState Running, ContainersReady,
-//! Ready), ~10% of Events seen twice (audit and Events watch), ~15% faulty
-//! pods (Warning events, never ready), and a few deletes.
+//! **Synthetic input** (`ENGINE_BENCH_PODS`, default 200,000 pods): dense,
+//! ~10 events per pod, every one of which changes the pod: the audit create
+//! (with pod facts), binding, scheduler and kubelet Events (Scheduled,
+//! Pulling, Pulled, Created, Started), status-patch operations at
+//! whole-second precision (Initialized, containerState Running,
+//! ContainersReady, Ready), ~10% of Events seen twice (audit and Events
+//! watch), ~15% faulty pods (Warning events, never ready), and a few
+//! deletes. A verdict's cost is spread over few events, so this is the
+//! harder figure.
+//!
+//! **Simulator input** (`ENGINE_BENCH_SIM_PODS`, default 30,000 pods): the
+//! fleet simulator's audit logs and Events (`lunettes-loadtest`, shaped like
+//! the real samples in `../shared/data/k8s-real`), normalized by
+//! `lunettes-ingest` as `lunettes analyze` does: ~33 HyperEvents per pod,
+//! including the status patches and updates that change little, deletes,
+//! and the simulator's 30% faults.
 
 #![allow(unsafe_code)] // the counting global allocator below
 
@@ -371,7 +383,9 @@ fn baseline(events: &[HyperEvent]) -> u64 {
     acc
 }
 
-fn throughput(pods: u64) {
+/// The synthetic mix: `pods` pods over 3 clusters at 200 pods/s per
+/// cluster, ~10 events each, sorted by time.
+fn synthetic_input(pods: u64) -> Vec<HyperEvent> {
     let mut g = Gen {
         rng: Rng(0x9E37_79B9_7F4A_7C15),
         seq: 0,
@@ -385,6 +399,42 @@ fn throughput(pods: u64) {
         events.extend(g.pod(c, i, t0, usize::MAX));
     }
     events.sort_by_key(|e| e.time_us);
+    events
+}
+
+/// The fleet simulator's traffic: `pods` pods over 3 clusters at 200 pods/s
+/// per cluster (the synthetic mix's rate, so as many pods are in flight),
+/// its audit logs and Events normalized by `lunettes-ingest` exactly as
+/// `lunettes analyze` reads them, the clusters interleaved by time as one
+/// partition carries them. Its shape (audit bodies and status patches,
+/// Event series, deletes, 30% faulty pods) follows the real samples.
+fn simulated_input(pods: u64) -> Vec<HyperEvent> {
+    let cfg = lunettes_loadtest::SimConfig {
+        clusters: 3,
+        pods: pods as usize,
+        seed: 1,
+        pods_per_second: 200.0,
+        ..Default::default()
+    };
+    let (clusters, _truth) = lunettes_loadtest::simulate(&cfg);
+    let mut events: Vec<HyperEvent> = Vec::new();
+    for c in &clusters {
+        let mut norm = lunettes_ingest::Normalizer::new(c.cluster.clone());
+        for (name, lines) in [
+            ("audit.log", &c.audit_lines),
+            ("events.jsonl", &c.event_lines),
+        ] {
+            let r = norm.normalize_document(name, lines.join("\n").as_bytes(), &mut events);
+            assert!(r.errors.is_empty(), "{name}: {:?}", r.errors.first());
+        }
+    }
+    events.sort_by_key(|e| e.time_us);
+    events
+}
+
+/// Times the engine over `events` (`pods` pods), each configuration and
+/// API, against the baseline in the same run; `input` names the input.
+fn throughput(input: &str, mut events: Vec<HyperEvent>, pods: u64) {
     // Lay the input out as a decoder produces it: records decoded from a
     // poll are allocated one after another, in processing order. (The
     // generator allocates per pod; sorted by time, each event's strings
@@ -396,7 +446,7 @@ fn throughput(pods: u64) {
     let n = events.len() as f64;
     let (acc, _, base_cpu) = timed(|| baseline(&events));
     println!(
-        "baseline [iterate+hash events]: {} events in {:.3} s CPU = {:.2} M events/s (checksum {acc:x})",
+        "baseline [{input}: iterate+hash events]: {} events in {:.3} s CPU = {:.2} M events/s (checksum {acc:x})",
         events.len(),
         base_cpu,
         n / base_cpu / 1e6
@@ -411,6 +461,7 @@ fn throughput(pods: u64) {
         ("verdicts+spans+windows, process", true, false),
         ("verdicts+spans+windows, process_batch", true, true),
     ] {
+        let label = format!("{input}: {label}");
         if only.is_some_and(|o| o != emit_spans)
             || (api == "event" && batched)
             || (api == "batch" && !batched)
@@ -536,7 +587,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    throughput(pods);
+    // ENGINE_BENCH_INPUT=synthetic|simulator runs one input only.
+    let input = std::env::var("ENGINE_BENCH_INPUT").unwrap_or_default();
+    if input != "simulator" {
+        throughput("synthetic", synthetic_input(pods), pods);
+    }
+    if input != "synthetic" {
+        let sim_pods: u64 = std::env::var("ENGINE_BENCH_SIM_PODS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30_000);
+        throughput("simulator", simulated_input(sim_pods), sim_pods);
+    }
     if inflight > 0 {
         memory(inflight);
     }
