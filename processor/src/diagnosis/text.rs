@@ -292,40 +292,45 @@ fn strip_rpc_wrappers(text: &mut String) {
     const DESC: &str = " desc = ";
     while let Some(pos) = find_bytes(text.as_bytes(), HEAD.as_bytes()) {
         let after = pos + HEAD.len();
-        match text[after..].find(DESC) {
-            Some(rel) if rel <= 24 => text.replace_range(pos..after + rel + DESC.len(), ""),
+        // Only a code word (<= 24 bytes) may separate the two: search that
+        // window, not the rest of a long message.
+        let window = &text.as_bytes()[after..(after + 24 + DESC.len()).min(text.len())];
+        match find_bytes(window, DESC.as_bytes()) {
+            Some(rel) => text.replace_range(pos..after + rel + DESC.len(), ""),
             _ => text.replace_range(pos..after, ""),
         }
     }
 }
 
 /// Shortens runs of 32+ hex digits (container/sandbox ids) to 12 + "...".
+///
+/// Copies the text between long runs in one piece: words are full of hex
+/// letters (`failed` is all hex), so copying run by run cost a call per
+/// fragment of every word.
 fn shorten_hex_ids(text: &str) -> String {
+    const RUN: usize = 32;
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_hexdigit() {
-            let run_end = bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii_hexdigit())
-                .map_or(bytes.len(), |p| i + p);
-            if run_end - i >= 32 {
-                out.push_str(&text[i..i + 12]);
-                out.push_str("...");
-            } else {
-                out.push_str(&text[i..run_end]);
-            }
-            i = run_end;
-        } else {
-            let next = bytes[i..]
-                .iter()
-                .position(|b| b.is_ascii_hexdigit())
-                .map_or(bytes.len(), |p| i + p);
-            out.push_str(&text[i..next]);
-            i = next;
+        if !bytes[i].is_ascii_hexdigit() {
+            i += 1;
+            continue;
         }
+        let run_end = bytes[i..]
+            .iter()
+            .position(|b| !b.is_ascii_hexdigit())
+            .map_or(bytes.len(), |p| i + p);
+        if run_end - i >= RUN {
+            // Hex digits are ASCII, so both cuts are char boundaries.
+            out.push_str(&text[copied..i + 12]);
+            out.push_str("...");
+            copied = run_end;
+        }
+        i = run_end;
     }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -374,6 +379,57 @@ mod tests {
         assert_eq!(m.first_list_item_after("volumes="), Some("data"));
         let m = Msg::new("Container egg was using 5Ki, which exceeds");
         assert_eq!(m.word_after("container "), Some("egg"));
+    }
+
+    /// The run-by-run version `shorten_hex_ids` replaced.
+    fn shorten_hex_ids_reference(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes[i].is_ascii_hexdigit();
+            let end = bytes[i..]
+                .iter()
+                .position(|b| b.is_ascii_hexdigit() != hex)
+                .map_or(bytes.len(), |p| i + p);
+            if hex && end - i >= 32 {
+                out.push_str(&text[i..i + 12]);
+                out.push_str("...");
+            } else {
+                out.push_str(&text[i..end]);
+            }
+            i = end;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shorten_hex_ids_equals_the_reference(
+            parts in proptest::collection::vec(("[0-9a-fA-F]{0,40}", "[ g-zé:/_-]{0,6}"), 0..8)
+        ) {
+            let text: String = parts.iter().map(|(h, o)| format!("{h}{o}")).collect();
+            proptest::prop_assert_eq!(shorten_hex_ids(&text), shorten_hex_ids_reference(&text));
+        }
+
+        #[test]
+        fn rpc_wrappers_stripped_as_before(
+            code in "[A-Za-z]{0,30}", tail in "[ a-z]{0,40}", lead in "[ a-z:]{0,10}"
+        ) {
+            let raw = format!("{lead}rpc error: code = {code} desc = {tail}");
+            let mut fast = raw.clone();
+            strip_rpc_wrappers(&mut fast);
+            // The former search: first " desc = " anywhere after the head.
+            let after = lead.len() + "rpc error: code = ".len();
+            let expected = match raw[after..].find(" desc = ") {
+                Some(rel) if rel <= 24 => format!("{lead}{}", &raw[after + rel + 8..]),
+                _ => format!("{lead}{}", &raw[after..]),
+            };
+            // Only one wrapper in these texts unless `tail` makes another.
+            if !tail.contains("rpc error: code = ") {
+                proptest::prop_assert_eq!(fast, expected);
+            }
+        }
     }
 
     #[test]
