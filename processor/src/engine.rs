@@ -16,8 +16,7 @@
 //! 16-byte tombstone for a bounded time so late duplicates do not restart a
 //! delivery.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use lunettes_schemas::{HyperEvent, Kind, Output};
 
@@ -27,6 +26,7 @@ use crate::opplan::OpPlans;
 use crate::pod::{PodState, NONE};
 use crate::prefetch;
 use crate::spans::track;
+use crate::timers::TimerQueue;
 use crate::verdict::{judge_end, next_wakeup, step, Ctx, SETTLE_US};
 use crate::windows::{RowSink, Windows};
 use crate::EngineConfig;
@@ -61,7 +61,7 @@ struct Cluster {
     slab: Vec<Option<PodState>>,
     gens: Vec<u32>,
     free: Vec<u32>,
-    timers: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    timers: TimerQueue,
     max_event: i64,
     watermark: i64,
     windows: Windows,
@@ -77,7 +77,7 @@ impl Cluster {
             slab: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerQueue::default(),
             max_event: i64::MIN,
             watermark: i64::MIN,
             windows: Windows::default(),
@@ -295,8 +295,7 @@ impl Engine {
         let next = next_wakeup(pod, &self.cfg, cl.watermark);
         if next != pod.next_timer {
             pod.next_timer = next;
-            cl.timers
-                .push(Reverse((next, slot, cl.gens[slot as usize])));
+            cl.timers.push((next, slot, cl.gens[slot as usize]));
         }
         if ev.time_us > cl.max_event {
             cl.max_event = ev.time_us;
@@ -419,18 +418,14 @@ impl Engine {
         if wm <= cl.watermark {
             // Late decisions (a late event moved a timer behind the clock)
             // still fire, at the current watermark.
-            if cl
-                .timers
-                .peek()
-                .is_none_or(|Reverse((t, _, _))| *t > cl.watermark)
-            {
+            if cl.timers.peek().is_none_or(|&(t, _, _)| t > cl.watermark) {
                 return;
             }
         } else {
             cl.watermark = wm;
         }
         let wm = cl.watermark;
-        while let Some(&Reverse((t, slot, gen))) = cl.timers.peek() {
+        while let Some(&(t, slot, gen)) = cl.timers.peek() {
             if t > wm {
                 break;
             }
@@ -478,7 +473,7 @@ impl Engine {
             }
             pod.next_timer = next;
             if next != NONE {
-                cl.timers.push(Reverse((next, slot, gen)));
+                cl.timers.push((next, slot, gen));
             }
         }
         let sink = RowSink {

@@ -47,6 +47,7 @@ pub mod slo;
 pub mod spans;
 mod stamp;
 mod timeline;
+mod timers;
 mod verdict;
 mod windows;
 
