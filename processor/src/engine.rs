@@ -7,9 +7,9 @@
 //! the pod never sends another event: another pod's events, a collector
 //! watermark or a tick move the clock.
 //!
-//! **Timers.** One min-heap per cluster of (time, slot, generation); a pod
-//! has at most one live entry (its `next_timer`), stale entries are skipped
-//! when popped. Firing is O(log n).
+//! **Timers.** One min-heap per cluster (4-ary, `timers.rs`) of (time, slot,
+//! generation); a pod has at most one live entry (its `next_timer`), stale
+//! entries are skipped when popped. Firing is O(log n).
 //!
 //! **Memory.** Pods live in a slab (`Vec<Option<PodState>>` + free list)
 //! indexed through a fixed-seed hash of the pod key; retired pods leave a
