@@ -497,7 +497,9 @@ fn throughput(input: &str, mut events: Vec<HyperEvent>, pods: u64) {
         };
         let (_, wall, cpu) = timed(|| {
             if batched {
-                // Batches of 512, as `lunettes analyze` feeds them.
+                // `process_batch` looks ahead 32 events at a time whatever
+                // the slice; chunks of 512 only bound the output buffer
+                // (`lunettes analyze` passes each cluster's events whole).
                 for chunk in events.chunks(512) {
                     engine.process_batch(chunk, &mut out);
                     if out.len() > 4000 {
@@ -578,25 +580,24 @@ fn memory(inflight: u64) {
     );
 }
 
+/// A size from the environment, `default` when unset or not a number.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
-    let pods: u64 = std::env::var("ENGINE_BENCH_PODS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let inflight: u64 = std::env::var("ENGINE_BENCH_INFLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let pods = env_u64("ENGINE_BENCH_PODS", 200_000);
+    let inflight = env_u64("ENGINE_BENCH_INFLIGHT", 1_000_000);
     // ENGINE_BENCH_INPUT=synthetic|simulator runs one input only.
     let input = std::env::var("ENGINE_BENCH_INPUT").unwrap_or_default();
     if input != "simulator" {
         throughput("synthetic", synthetic_input(pods), pods);
     }
     if input != "synthetic" {
-        let sim_pods: u64 = std::env::var("ENGINE_BENCH_SIM_PODS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(30_000);
+        let sim_pods = env_u64("ENGINE_BENCH_SIM_PODS", 30_000);
         throughput("simulator", simulated_input(sim_pods), sim_pods);
     }
     if inflight > 0 {
