@@ -34,6 +34,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
     // times to the nanosecond): no float parse, whose cost was most of
     // reading a `Pulled` message, and no binary rounding of `0.1`-style
     // fractions. Rounded to whole microseconds at the end.
+    let out_of_range = || format!("invalid duration {orig:?}: out of range");
     let mut total_ns: u128 = 0;
     while !rest.is_empty() {
         let num_len = rest
@@ -70,7 +71,6 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             }
             other => return Err(format!("invalid duration {orig:?}: unknown unit {other:?}")),
         };
-        let out_of_range = || format!("invalid duration {orig:?}: out of range");
         let mut whole: u128 = 0;
         for d in int.bytes() {
             whole = whole * 10 + u128::from(d - b'0');
@@ -92,14 +92,14 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
     }
     let us = (total_ns + 500) / 1000;
     if us > MAX_US {
-        return Err(format!("invalid duration {orig:?}: out of range"));
+        return Err(out_of_range());
     }
     let us = us as i64;
     Ok(if neg { -us } else { us })
 }
 
-/// The largest duration accepted, µs (Go's own limit is ~292 years in ns;
-/// this is the same order, in the engine's unit, clear of `i64` overflow).
+/// The largest duration accepted, µs: the bound the float parser used,
+/// clear of `i64` overflow (far beyond Go's own ~292 years, which is in ns).
 const MAX_US: u128 = 9_200_000_000_000_000_000;
 
 /// Formats microseconds as a short human duration: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`.
