@@ -45,7 +45,7 @@ impl EngineFixture {
     pub fn spans_of_trace(&self, trace_id: &str) -> usize {
         self.spans
             .iter()
-            .filter(|s| s.trace_id == trace_id.into())
+            .filter(|s| &*s.trace_id == trace_id)
             .map(|s| &s.span_id)
             .collect::<BTreeSet<_>>()
             .len()
